@@ -1,0 +1,210 @@
+"""`Benchmark`: one object answering what NATS-Bench knows of each architecture of a space.
+
+It loads either the compact table (fast) or the official NATS-Bench folder through `nats_bench`
+(which it imports once into the cache as a compact table, with a progress bar).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gm_lab.benchmark.official import extract_table, result_indices
+from gm_lab.benchmark.spaces import COLUMN_PREFIX, SpaceInfo, normalise_dataset, space_info
+from gm_lab.benchmark.table import read_table, write_table
+from gm_lab.errors import DataMissingError
+from gm_lab.paths import cache_root, data_root
+
+SPLITS = ("test", "valid")
+
+
+@dataclass(frozen=True)
+class BestArch:
+    index: int
+    arch: str
+    test_acc: float
+
+
+class Benchmark:
+    """Ground truth of one search space over all its architectures (NaN where unknown)."""
+
+    def __init__(self, table: pd.DataFrame, space: str, source: str):
+        self.space: SpaceInfo = space_info(space)
+        self.table = table
+        self.source = source
+        self.archs: np.ndarray = table["arch"].to_numpy(dtype=object)
+        self._index_of = {arch: i for i, arch in enumerate(self.archs)}
+
+    # ---- construction -------------------------------------------------------------------
+    @classmethod
+    def from_table(cls, path: Path | str, space: str) -> Benchmark:
+        """Load a compact table (see `gm_lab.benchmark.table`)."""
+        info = space_info(space)
+        return cls(read_table(Path(path), info), info.name, source=str(path))
+
+    @classmethod
+    def from_official(cls, folder: Path | str, space: str, progress: bool = True) -> Benchmark:
+        """Read an official `NATS-*-simple` folder through the `nats_bench` API (slow: per arch)."""
+        info = space_info(space)
+        return cls(extract_table(Path(folder), info, progress), info.name, source=str(folder))
+
+    @classmethod
+    def load(cls, space: str = "tss", progress: bool = True) -> Benchmark:
+        """Find the data for `space` and load it the fastest way possible.
+
+        Order: a compact table in the data root; a table imported into the cache (kept while the
+        official folder it came from is unchanged); an official folder, imported once now.
+        """
+        info = space_info(space)
+        table = data_root() / "nats_bench" / f"{info.name}.csv"
+        if table.is_file():
+            return cls.from_table(table, info.name)
+        cached = imported_table_path(info)
+        folder = find_official_folder(info)
+        if cached.is_file() and (folder is None or _read_stamp(cached) == _folder_stamp(folder)):
+            return cls(read_table(cached, info), info.name, source=str(cached))
+        if folder is None:
+            raise DataMissingError(
+                f"NATS-Bench {info.name.upper()} results",
+                [str(table), str(cached), *(str(p) for p in official_candidates(info))],
+                f"download {info.official_folder} from the NATS-Bench project "
+                f"(github.com/D-X-Y/NATS-Bench), extract it under $GM_LAB_DATA/nats_bench/ "
+                f"(GM_LAB_DATA={data_root()}), or run `gm-lab data import PATH` once on it "
+                f"wherever it is; or set GM_LAB_DATA to a folder with nats_bench/{info.name}.csv",
+            )
+        return cls.import_official(folder, info.name, progress=progress)
+
+    @classmethod
+    def import_official(
+        cls, folder: Path | str, space: str, out: Path | None = None, progress: bool = True
+    ) -> Benchmark:
+        """Convert an official folder into a compact table (default: the cache `load` reads)."""
+        info = space_info(space)
+        out = Path(out) if out is not None else imported_table_path(info)
+        bench = cls.from_official(folder, info.name, progress)
+        bench.save(out)
+        _stamp_path(out).write_text(json.dumps(_folder_stamp(Path(folder))))
+        return bench
+
+    def save(self, path: Path | str) -> Path:
+        """Write this benchmark as a compact table (atomic)."""
+        write_table(self.table, Path(path))
+        return Path(path)
+
+    # ---- questions ------------------------------------------------------------------------
+    @property
+    def n_archs(self) -> int:
+        return len(self.archs)
+
+    def arch(self, index: int) -> str:
+        return str(self.archs[index])
+
+    def index_of(self, arch: str) -> int:
+        try:
+            return self._index_of[arch]
+        except KeyError:
+            raise KeyError(f"{arch!r} is not in the {self.space.name} space") from None
+
+    def accuracy(self, dataset: str, split: str = "test") -> np.ndarray:
+        """Final accuracy (percent) per architecture; NaN where the benchmark has no result.
+
+        `split="valid"`: CIFAR-10 from the cifar10-valid runs; CIFAR-100 / ImageNet16-120 the mean
+        over seeds where the table has it, else the single-seed figure (HW-NAS-Bench tables).
+        """
+        prefix = COLUMN_PREFIX[normalise_dataset(dataset)]
+        if split == "test":
+            columns = [f"{prefix}_test"]
+        elif split == "valid":
+            columns = [f"{prefix}_valid", f"{prefix}_valid_single_seed"]
+        else:
+            raise ValueError(f"unknown split {split!r}; choose one of {SPLITS}")
+        for column in columns:
+            if column in self.table:
+                return self.table[column].to_numpy(dtype=float)
+        return np.full(self.n_archs, np.nan)
+
+    def params(self, dataset: str) -> np.ndarray:
+        """Parameter count per architecture (float, NaN where unknown)."""
+        prefix = COLUMN_PREFIX[normalise_dataset(dataset)]
+        return self.table[f"params_{prefix}"].to_numpy(dtype=float, na_value=np.nan)
+
+    def costs(self, dataset: str) -> pd.DataFrame:
+        """Cost and hardware figures known for `dataset` (params, train time, HW-NAS-Bench)."""
+        prefix = COLUMN_PREFIX[normalise_dataset(dataset)]
+        columns = [f"params_{prefix}"] + [
+            c for c in self.table.columns if c.startswith("hw_") and c.endswith(f"_{prefix}")
+        ]
+        if prefix == "cifar10":
+            columns.append("cifar10_valid_train_time_s")
+        return self.table[[c for c in columns if c in self.table]]
+
+    def with_ground_truth(self, dataset: str) -> np.ndarray:
+        """Indices of the architectures that have a test accuracy for `dataset`."""
+        return np.flatnonzero(np.isfinite(self.accuracy(dataset)))
+
+    def best(self, dataset: str) -> BestArch:
+        acc = self.accuracy(dataset)
+        if not np.isfinite(acc).any():
+            raise ValueError(f"no architecture of {self.space.name} has results for {dataset}")
+        index = int(np.nanargmax(acc))
+        return BestArch(index, self.arch(index), float(acc[index]))
+
+    def summary(self, dataset: str) -> dict[str, Any]:
+        """The figures `gm-lab data info` prints."""
+        dataset = normalise_dataset(dataset)
+        acc = self.accuracy(dataset)
+        known = acc[np.isfinite(acc)]
+        best = self.best(dataset)
+        return {
+            "space": self.space.name,
+            "dataset": dataset,
+            "source": self.source,
+            "hp": self.space.hp,
+            "n_archs": self.n_archs,
+            "n_with_ground_truth": int(known.size),
+            "test_acc_min": float(known.min()),
+            "test_acc_max": float(known.max()),
+            "test_acc_mean": float(known.mean()),
+            "best": {"index": best.index, "arch": best.arch, "test_acc": best.test_acc},
+        }
+
+
+def official_candidates(info: SpaceInfo) -> list[Path]:
+    """Where an official download may sit: the data root (3 layouts), nats_bench's TORCH_HOME."""
+    root = data_root()
+    torch_home = Path(os.environ.get("TORCH_HOME", Path.home() / ".torch"))
+    return [
+        root / "nats_bench" / info.official_folder,
+        root / info.official_folder,
+        root / "nats_bench" / "official_sample" / info.official_folder,
+        torch_home / info.official_folder,
+    ]
+
+
+def find_official_folder(info: SpaceInfo) -> Path | None:
+    return next((p for p in official_candidates(info) if (p / "meta.pickle.pbz2").is_file()), None)
+
+
+def imported_table_path(info: SpaceInfo) -> Path:
+    return cache_root() / "nats_bench" / f"{info.name}.csv"
+
+
+def _stamp_path(table: Path) -> Path:
+    return table.with_suffix(".source.json")
+
+
+def _read_stamp(table: Path) -> dict[str, Any] | None:
+    stamp = _stamp_path(table)
+    return json.loads(stamp.read_text()) if stamp.is_file() else None
+
+
+def _folder_stamp(folder: Path) -> dict[str, Any]:
+    """What identifies an official folder's content cheaply: its path and its result files."""
+    indices = result_indices(folder)
+    return {"folder": str(folder.resolve()), "n_results": len(indices), "last": indices[-1:]}

@@ -1,0 +1,63 @@
+"""Facts about the NATS-Bench search spaces and datasets that every layer agrees on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SpaceInfo:
+    """One NATS-Bench search space and the defaults its API users keep getting wrong."""
+
+    name: str
+    n_archs: int
+    official_name: str  # folder stem of the official download, e.g. NATS-tss-v1_0-3ffb9
+    hp: str  # the full training schedule: "200" epochs for TSS, "90" for SSS
+
+    @property
+    def official_folder(self) -> str:
+        return f"{self.official_name}-simple"
+
+
+SPACES: dict[str, SpaceInfo] = {
+    "tss": SpaceInfo("tss", 15_625, "NATS-tss-v1_0-3ffb9", "200"),
+    "sss": SpaceInfo("sss", 32_768, "NATS-sss-v1_0-50262", "90"),
+}
+
+DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "ImageNet16-120")
+
+# Column prefix of each dataset in the compact table (the schema of shared/data/nats_bench/tss.csv).
+COLUMN_PREFIX: dict[str, str] = {
+    "cifar10": "cifar10",
+    "cifar100": "cifar100",
+    "ImageNet16-120": "imagenet16",
+}
+
+_ALIASES = {
+    "cifar10": "cifar10",
+    "cifar-10": "cifar10",
+    "c10": "cifar10",
+    "cifar100": "cifar100",
+    "cifar-100": "cifar100",
+    "c100": "cifar100",
+    "imagenet16-120": "ImageNet16-120",
+    "imagenet16": "ImageNet16-120",
+    "in16": "ImageNet16-120",
+}
+
+
+def space_info(space: str) -> SpaceInfo:
+    """The `SpaceInfo` of `space` ("tss" or "sss"), with a clear error otherwise."""
+    try:
+        return SPACES[space.lower()]
+    except KeyError:
+        known = sorted(SPACES)
+        raise ValueError(f"unknown search space {space!r}; choose one of {known}") from None
+
+
+def normalise_dataset(dataset: str) -> str:
+    """Canonical dataset name ("cifar10", "cifar100", "ImageNet16-120") from common spellings."""
+    try:
+        return _ALIASES[dataset.lower()]
+    except KeyError:
+        raise ValueError(f"unknown dataset {dataset!r}; choose one of {list(DATASETS)}") from None

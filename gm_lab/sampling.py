@@ -1,0 +1,150 @@
+"""Seeded, reproducible samples of architectures for searching and for judging proxies.
+
+Samples are drawn only among architectures with ground truth (finite accuracy), so a benchmark
+that knows all architectures but has results for few never makes up a value.
+- `random_sample`: uniform without replacement.
+- `stratified_sample`: k accuracy bins (equal-width by default, equal-frequency as an option),
+  n per bin, or the whole bin when it is smaller: a proxy must separate bad from good networks.
+- `search_heldout_split`: a search sample and a disjoint held-out sample, so a search is never
+  judged on architectures it has seen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+SampleKind = Literal["random", "stratified"]
+Binning = Literal["width", "frequency"]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """Architecture indices (in draw order) and how they were drawn."""
+
+    indices: np.ndarray
+    kind: SampleKind
+    seed: int
+    bin_edges: np.ndarray | None = None
+    bins: np.ndarray | None = field(default=None, repr=False)  # bin number of each index
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def describe(self) -> dict:
+        """JSON-ready description, stored next to any result computed on this sample."""
+        out: dict = {"kind": self.kind, "seed": self.seed, "n": len(self)}
+        if self.bin_edges is not None and self.bins is not None:
+            out["bin_edges"] = [float(e) for e in self.bin_edges]
+            out["per_bin"] = np.bincount(self.bins, minlength=len(self.bin_edges) - 1).tolist()
+        return out
+
+
+def _candidates(accuracy: np.ndarray, exclude: np.ndarray | None) -> np.ndarray:
+    known = np.isfinite(np.asarray(accuracy, dtype=float))
+    if exclude is not None and len(exclude):
+        known[np.asarray(exclude, dtype=int)] = False
+    return np.flatnonzero(known)
+
+
+def random_sample(
+    accuracy: np.ndarray, n: int, seed: int = 0, exclude: np.ndarray | None = None
+) -> Sample:
+    """`n` architectures uniformly at random among those with ground truth (all if fewer)."""
+    if n < 1:
+        raise ValueError(f"sample size must be at least 1, got {n}")
+    pool = _candidates(accuracy, exclude)
+    rng = np.random.default_rng(seed)
+    picked = rng.choice(pool, size=min(n, len(pool)), replace=False)
+    return Sample(indices=picked, kind="random", seed=seed)
+
+
+def bin_edges(values: np.ndarray, k: int, binning: Binning = "width") -> np.ndarray:
+    """k+1 edges over `values`: equal-width in accuracy, or equal-frequency (quantiles)."""
+    if k < 1:
+        raise ValueError(f"number of bins must be at least 1, got {k}")
+    if binning == "width":
+        return np.linspace(values.min(), values.max(), k + 1)
+    if binning == "frequency":
+        return np.quantile(values, np.linspace(0.0, 1.0, k + 1))
+    raise ValueError(f"unknown binning {binning!r}; choose 'width' or 'frequency'")
+
+
+def assign_bins(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Bin number (0..k-1) of each value; the top edge belongs to the last bin."""
+    k = len(edges) - 1
+    return np.clip(np.searchsorted(edges, values, side="right") - 1, 0, k - 1)
+
+
+def stratified_sample(
+    accuracy: np.ndarray,
+    n_per_bin: int,
+    k: int = 10,
+    seed: int = 0,
+    binning: Binning = "width",
+    exclude: np.ndarray | None = None,
+    edges: np.ndarray | None = None,
+) -> Sample:
+    """`n_per_bin` architectures from each of `k` accuracy bins (the whole bin if smaller).
+
+    Bin edges come from all architectures with ground truth (not only those left after
+    `exclude`), so a search sample and its held-out sample share the same bins.
+    """
+    if n_per_bin < 1:
+        raise ValueError(f"per-bin sample size must be at least 1, got {n_per_bin}")
+    accuracy = np.asarray(accuracy, dtype=float)
+    known = np.flatnonzero(np.isfinite(accuracy))
+    if len(known) == 0:
+        raise ValueError("no architecture has ground truth: nothing to sample")
+    if edges is None:
+        edges = bin_edges(accuracy[known], k, binning)
+    pool = _candidates(accuracy, exclude)
+    pool_bins = assign_bins(accuracy[pool], edges)
+    rng = np.random.default_rng(seed)
+    picked, picked_bins = [], []
+    for b in range(len(edges) - 1):
+        members = pool[pool_bins == b]
+        take = rng.choice(members, size=min(n_per_bin, len(members)), replace=False)
+        picked.append(take)
+        picked_bins.append(np.full(len(take), b))
+    return Sample(
+        indices=np.concatenate(picked).astype(int),
+        kind="stratified",
+        seed=seed,
+        bin_edges=edges,
+        bins=np.concatenate(picked_bins).astype(int),
+    )
+
+
+def draw_sample(
+    accuracy: np.ndarray,
+    kind: SampleKind,
+    n: int,
+    seed: int = 0,
+    k: int = 10,
+    binning: Binning = "width",
+    exclude: np.ndarray | None = None,
+) -> Sample:
+    """One entry point for CLI and engine: `n` in total (stratified: n // k per bin)."""
+    if kind == "random":
+        return random_sample(accuracy, n, seed, exclude)
+    if kind == "stratified":
+        return stratified_sample(accuracy, max(1, n // k), k, seed, binning, exclude)
+    raise ValueError(f"unknown sample kind {kind!r}; choose 'random' or 'stratified'")
+
+
+def search_heldout_split(
+    accuracy: np.ndarray,
+    kind: SampleKind,
+    n_search: int,
+    n_heldout: int,
+    seed: int = 0,
+    k: int = 10,
+    binning: Binning = "width",
+) -> tuple[Sample, Sample]:
+    """A search sample and a held-out sample of the same kind that share no architecture."""
+    search = draw_sample(accuracy, kind, n_search, seed, k, binning)
+    heldout = draw_sample(accuracy, kind, n_heldout, seed + 1, k, binning, exclude=search.indices)
+    return search, heldout

@@ -1,0 +1,62 @@
+"""The `gm-lab` command as users run it: a real subprocess on the real data."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+
+def gm_lab(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "gm_lab.cli", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_help_explains_every_command():
+    out = gm_lab("--help")
+    assert out.returncode == 0 and "data" in out.stdout
+    data_help = gm_lab("data", "--help").stdout
+    assert "info" in data_help and "import" in data_help
+
+
+def test_data_info_json():
+    out = gm_lab("data", "info", "--space", "tss", "--dataset", "cifar10", "--json")
+    assert out.returncode == 0, out.stderr
+    info = json.loads(out.stdout)
+    assert info["n_archs"] == 15_625
+    assert info["best"]["index"] == 6111
+    assert info["best"]["test_acc"] == pytest.approx(94.3733, abs=1e-4)
+    assert info["best"]["arch"].startswith("|nor_conv_3x3~0|+")
+
+
+def test_data_info_text_for_cifar100():
+    out = gm_lab("data", "info", "--dataset", "cifar100")
+    assert out.returncode == 0, out.stderr
+    assert "#9930" in out.stdout and "73.51" in out.stdout and "15,625" in out.stdout
+
+
+def test_data_import_writes_equal_table(tmp_path, official_sample, data_root):
+    out_csv = tmp_path / "tss.csv"
+    folder = official_sample / "NATS-tss-v1_0-3ffb9-simple"
+    out = gm_lab("data", "import", str(folder), "--out", str(out_csv))
+    assert out.returncode == 0, out.stderr
+    assert "3 with results" in out.stdout
+    imported = pd.read_csv(out_csv).set_index("index")
+    reference = pd.read_csv(data_root / "nats_bench" / "tss.csv").set_index("index")
+    for column in ("cifar10_test", "cifar100_test", "imagenet16_test", "params_imagenet16"):
+        assert imported.loc[[0, 11, 284], column].tolist() == pytest.approx(
+            reference.loc[[0, 11, 284], column].tolist(), abs=1e-4
+        )
+    assert imported["cifar10_test"].isna().sum() == 15_625 - 3
+
+
+def test_missing_data_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("GM_LAB_DATA", str(tmp_path))
+    out = gm_lab("data", "info")
+    assert out.returncode == 2
+    assert "not found" in out.stderr and str(tmp_path) in out.stderr
+    assert "Traceback" not in out.stderr

@@ -1,0 +1,78 @@
+"""Samplers: seeded, stratified per bin, only archs with ground truth, disjoint splits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gm_lab.benchmark import Benchmark
+from gm_lab.sampling import (
+    assign_bins,
+    bin_edges,
+    draw_sample,
+    random_sample,
+    search_heldout_split,
+    stratified_sample,
+)
+
+
+@pytest.fixture(scope="module")
+def acc(data_root) -> np.ndarray:
+    return Benchmark.from_table(data_root / "nats_bench" / "tss.csv", "tss").accuracy("cifar10")
+
+
+def test_random_sample_is_seeded(acc):
+    a = random_sample(acc, 200, seed=3)
+    b = random_sample(acc, 200, seed=3)
+    c = random_sample(acc, 200, seed=4)
+    np.testing.assert_array_equal(a.indices, b.indices)
+    assert len(set(a.indices.tolist())) == 200
+    assert set(a.indices.tolist()) != set(c.indices.tolist())
+
+
+def test_samples_only_archs_with_ground_truth():
+    acc = np.full(100, np.nan)
+    acc[[3, 50, 77]] = [80.0, 85.0, 90.0]
+    assert sorted(random_sample(acc, 10).indices.tolist()) == [3, 50, 77]
+    strat = stratified_sample(acc, n_per_bin=5, k=2)
+    assert sorted(strat.indices.tolist()) == [3, 50, 77]
+
+
+def test_equal_width_stratified_sample_spans_accuracy_range(acc):
+    s = stratified_sample(acc, n_per_bin=20, k=10, seed=0)
+    edges = s.bin_edges
+    assert edges[0] == pytest.approx(np.nanmin(acc)) and edges[-1] == pytest.approx(np.nanmax(acc))
+    np.testing.assert_allclose(np.diff(edges), (edges[-1] - edges[0]) / 10)
+    counts = np.bincount(assign_bins(acc, edges), minlength=10)
+    expected = np.minimum(counts, 20)  # small low-accuracy bins are taken whole
+    np.testing.assert_array_equal(np.bincount(s.bins, minlength=10), expected)
+    assert expected.min() < 20 and expected.max() == 20
+    np.testing.assert_array_equal(assign_bins(acc[s.indices], edges), s.bins)
+    assert s.describe()["per_bin"] == expected.tolist()
+
+
+def test_equal_frequency_bins_hold_equal_counts(acc):
+    edges = bin_edges(acc[np.isfinite(acc)], 5, "frequency")
+    counts = np.bincount(assign_bins(acc, edges), minlength=5)
+    assert counts.max() - counts.min() <= 0.02 * len(acc)
+    s = stratified_sample(acc, n_per_bin=30, k=5, binning="frequency", seed=1)
+    np.testing.assert_array_equal(np.bincount(s.bins, minlength=5), [30] * 5)
+
+
+def test_search_and_heldout_never_overlap(acc):
+    for kind in ("random", "stratified"):
+        search, heldout = search_heldout_split(acc, kind, 500, 1000, seed=0)
+        assert not set(search.indices.tolist()) & set(heldout.indices.tolist())
+        assert len(search) <= 500 and len(heldout) <= 1000 and len(heldout) > 500
+        if kind == "stratified":
+            np.testing.assert_array_equal(search.bin_edges, heldout.bin_edges)
+
+
+def test_draw_sample_validates_input(acc):
+    assert len(draw_sample(acc, "stratified", 100, k=10)) <= 100
+    with pytest.raises(ValueError, match="unknown sample kind"):
+        draw_sample(acc, "uniform", 10)
+    with pytest.raises(ValueError, match="at least 1"):
+        random_sample(acc, 0)
+    with pytest.raises(ValueError, match="binning"):
+        bin_edges(acc, 3, "log")

@@ -1,0 +1,43 @@
+"""Our own PyTorch definitions of the NATS-Bench networks (TSS and SSS), no xautodl needed.
+
+`build_network` makes a seeded network; `count_params` gives its parameter count without
+building it.
+"""
+
+from gm_lab.networks.build import (
+    INPUT_SIZE,
+    NUM_CLASSES,
+    SPACES,
+    build_network,
+    count_parameters,
+)
+from gm_lab.networks.counting import count_params
+from gm_lab.networks.ops import OP_NAMES
+from gm_lab.networks.sss import SSS_CELL_ARCH, DynamicShapeTinyNet, parse_sss_arch
+from gm_lab.networks.tss import (
+    ArchStringError,
+    CellNetwork,
+    InferCell,
+    TinyNetwork,
+    genotype_to_str,
+    parse_tss_arch,
+)
+
+__all__ = [
+    "INPUT_SIZE",
+    "NUM_CLASSES",
+    "OP_NAMES",
+    "SPACES",
+    "SSS_CELL_ARCH",
+    "ArchStringError",
+    "CellNetwork",
+    "DynamicShapeTinyNet",
+    "InferCell",
+    "TinyNetwork",
+    "build_network",
+    "count_parameters",
+    "count_params",
+    "genotype_to_str",
+    "parse_sss_arch",
+    "parse_tss_arch",
+]

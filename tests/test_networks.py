@@ -10,9 +10,8 @@ import pandas as pd
 import pytest
 import torch
 
+from gm_lab.benchmark import INPUT_SIZE, NUM_CLASSES
 from gm_lab.networks import (
-    INPUT_SIZE,
-    NUM_CLASSES,
     OP_NAMES,
     ArchStringError,
     build_network,

@@ -25,6 +25,8 @@ SPACES: dict[str, SpaceInfo] = {
 }
 
 DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "ImageNet16-120")
+NUM_CLASSES: dict[str, int] = {"cifar10": 10, "cifar100": 100, "ImageNet16-120": 120}
+INPUT_SIZE: dict[str, int] = {"cifar10": 32, "cifar100": 32, "ImageNet16-120": 16}
 
 # Column prefix of each dataset in the compact table (the schema of shared/data/nats_bench/tss.csv).
 COLUMN_PREFIX: dict[str, str] = {

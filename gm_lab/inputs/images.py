@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gm_lab.benchmark.spaces import NUM_CLASSES
 from gm_lab.errors import CorruptDataError, DataMissingError
 from gm_lab.paths import DATA_ENV, data_root
 
@@ -51,7 +52,7 @@ FORMATS: dict[str, DatasetFormat] = {
         train_files=tuple(f"data_batch_{i}" for i in range(1, 6)),
         label_key="labels",
         size=32,
-        num_classes=10,
+        num_classes=NUM_CLASSES["cifar10"],
         one_based_labels=False,
         how_to_get=(
             "download the CIFAR-10 python version "
@@ -65,7 +66,7 @@ FORMATS: dict[str, DatasetFormat] = {
         train_files=("train",),
         label_key="fine_labels",
         size=32,
-        num_classes=100,
+        num_classes=NUM_CLASSES["cifar100"],
         one_based_labels=False,
         how_to_get=(
             "download the CIFAR-100 python version "
@@ -79,7 +80,7 @@ FORMATS: dict[str, DatasetFormat] = {
         train_files=tuple(f"train_data_batch_{i}" for i in range(1, 11)),
         label_key="labels",
         size=16,
-        num_classes=120,
+        num_classes=NUM_CLASSES["ImageNet16-120"],
         one_based_labels=True,
         how_to_get=(
             "download the 16x16 downsampled ImageNet in its pickle-batch form (image-net.org, "

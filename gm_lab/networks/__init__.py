@@ -4,13 +4,7 @@
 building it.
 """
 
-from gm_lab.networks.build import (
-    INPUT_SIZE,
-    NUM_CLASSES,
-    SPACES,
-    build_network,
-    count_parameters,
-)
+from gm_lab.networks.build import build_network, count_parameters
 from gm_lab.networks.counting import count_params
 from gm_lab.networks.ops import OP_NAMES
 from gm_lab.networks.sss import SSS_CELL_ARCH, DynamicShapeTinyNet, parse_sss_arch
@@ -24,10 +18,7 @@ from gm_lab.networks.tss import (
 )
 
 __all__ = [
-    "INPUT_SIZE",
-    "NUM_CLASSES",
     "OP_NAMES",
-    "SPACES",
     "SSS_CELL_ARCH",
     "ArchStringError",
     "CellNetwork",

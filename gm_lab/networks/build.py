@@ -6,18 +6,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from gm_lab.benchmark.spaces import space_info
 from gm_lab.networks.sss import DynamicShapeTinyNet
 from gm_lab.networks.tss import TinyNetwork
 
-SPACES: tuple[str, ...] = ("tss", "sss")
-NUM_CLASSES: dict[str, int] = {"cifar10": 10, "cifar100": 100, "ImageNet16-120": 120}
-INPUT_SIZE: dict[str, int] = {"cifar10": 32, "cifar100": 32, "ImageNet16-120": 16}
-
 
 def check_space(space: str) -> None:
-    """Raise ValueError unless `space` is a NATS-Bench search space we know."""
-    if space not in SPACES:
-        raise ValueError(f"unknown search space {space!r}; expected one of {', '.join(SPACES)}")
+    """Raise ValueError unless `space` is a NATS-Bench search space we know (lower case)."""
+    if space_info(space).name != space:
+        raise ValueError(f"unknown search space {space!r}; use lower case ('tss' or 'sss')")
 
 
 def check_num_classes(num_classes: int) -> None:

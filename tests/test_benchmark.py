@@ -137,3 +137,11 @@ def test_unknown_space_and_dataset_are_clear(tss: Benchmark):
         Benchmark.from_table("x.csv", "nas101")
     with pytest.raises(ValueError, match="unknown dataset"):
         tss.accuracy("mnist")
+
+
+def test_costs_carry_params_and_hardware_figures(tss: Benchmark):
+    costs = tss.costs("cifar100")
+    assert costs.loc[0, "params_cifar100"] == 135_156
+    assert costs.loc[0, "hw_edgegpu_latency_cifar100"] == pytest.approx(5.86608)
+    assert not any(c.endswith("_cifar10") for c in costs.columns)
+    assert "cifar10_valid_train_time_s" in tss.costs("cifar10")

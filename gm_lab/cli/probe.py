@@ -1,0 +1,263 @@
+"""`gm-lab probe` (fill the probe cache for a sample) and `gm-lab score PROXY` (judge a proxy).
+
+Two seeds, on purpose: `--seed` draws the sample, `--probe-seed` initialises the networks and
+picks the minibatch (it is part of the cache key). Scoring another sample therefore reuses every
+architecture already probed instead of probing all of them again under a new key.
+
+Scoring goes through a `Scorer` (ProbeArrays -> one score per architecture) chosen by
+`resolve_scorer`, so GP expressions can later be scored by the same path as classic proxies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from gm_lab.benchmark import DATASETS, SPACES, Benchmark, normalise_dataset
+from gm_lab.errors import GmLabError
+from gm_lab.sampling import Sample, draw_sample
+
+if TYPE_CHECKING:  # gm_lab.probe imports torch: keep `gm-lab --help` and `data` fast
+    from gm_lab.probe.cache import ProbeArrays, ProbeCache
+    from gm_lab.probe.record import ProbeConfig
+
+Scorer = Callable[["ProbeArrays"], np.ndarray]
+
+
+class UnknownProxyError(GmLabError):
+    """The name given to `gm-lab score` is no proxy the probe computes."""
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    probe = commands.add_parser(
+        "probe",
+        help="probe a sample of architectures at initialisation and cache the statistics",
+        description=(
+            "Probe each architecture of a sample once (statistics per layer and classic "
+            "proxies) into $GM_LAB_CACHE/probe/. Finished architectures are kept when the run "
+            "is interrupted; a second run probes only the rest."
+        ),
+    )
+    _sample_arguments(probe, kind="stratified", n=1000)
+    _probe_arguments(probe)
+    probe.set_defaults(run=run_probe)
+
+    score = commands.add_parser(
+        "score",
+        help="rank correlation of a proxy (classic or expression) with test accuracy",
+        description=(
+            "Score a sample with a classic proxy or a proxy expression (probing what is not "
+            "cached yet) and print Kendall tau and Spearman rho with the benchmark's test "
+            "accuracy."
+        ),
+    )
+    score.add_argument(
+        "proxy",
+        help="proxy name (grad_norm, snip, synflow, naswot, ...) or expression, e.g. "
+        "'mean(log(snip_l)) + 0.5 * naswot' (as gm-lab evolve prints them)",
+    )
+    _sample_arguments(score, kind="random", n=200)
+    _probe_arguments(score)
+    score.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    score.set_defaults(run=run_score)
+
+
+def _sample_arguments(parser: argparse.ArgumentParser, kind: str, n: int) -> None:
+    parser.add_argument("--space", choices=sorted(SPACES), default="tss", help="search space")
+    parser.add_argument(
+        "--dataset", type=normalise_dataset, default="cifar10", help=f"one of {list(DATASETS)}"
+    )
+    parser.add_argument("--sample", choices=("random", "stratified"), default=kind)
+    parser.add_argument(
+        "--n", type=_positive, default=n, help="sample size (stratified: n // bins/bin)"
+    )
+    parser.add_argument(
+        "--bins", type=_positive, default=10, help="accuracy bins of a stratified sample"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the sample")
+
+
+def _probe_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--batch-size", type=_positive, default=64, help="minibatch size of the probe"
+    )
+    parser.add_argument(
+        "--input", choices=("real", "gaussian"), default="real", help="minibatch images"
+    )
+    parser.add_argument(
+        "--probe-seed", type=int, default=0, help="seed of network init and minibatch choice"
+    )
+    parser.add_argument(
+        "--workers",
+        type=_non_negative,
+        default=2,
+        help="worker processes (0 or 1: in this process)",
+    )
+    parser.add_argument(
+        "--scheduler",
+        metavar="ADDRESS|local",
+        help="probe on Dask: a scheduler address, or 'local' for a LocalCluster of --workers",
+    )
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+# ---- shared steps --------------------------------------------------------------------------------
+def _draw(bench: Benchmark, args: argparse.Namespace) -> Sample:
+    """The sample, among architectures with ground truth for the dataset."""
+    accuracy = bench.accuracy(args.dataset)
+    return draw_sample(accuracy, args.sample, args.n, seed=args.seed, k=args.bins)
+
+
+def _config(args: argparse.Namespace) -> ProbeConfig:
+    from gm_lab.probe.record import ProbeConfig
+
+    return ProbeConfig(
+        space=args.space,
+        dataset=args.dataset,
+        batch_size=args.batch_size,
+        input_kind=args.input,
+        seed=args.probe_seed,
+    )
+
+
+def _fill_cache(
+    bench: Benchmark, indices: np.ndarray, args: argparse.Namespace
+) -> tuple[ProbeCache, dict[str, Any]]:
+    """Probe what the cache lacks; return it and a summary of the run (counts, time, inputs)."""
+    from gm_lab.probe.cache import ProbeCache
+    from gm_lab.probe.runner import probe_many
+
+    config = _config(args)
+    cache = ProbeCache(config)
+    reused = len(indices) - len(cache.missing(indices))
+    start = time.perf_counter()
+    probe_many(bench, indices, config, args.workers, args.scheduler, progress=True, cache=cache)
+    meta = cache.meta() or {}
+    return cache, {
+        "probed": len(indices) - reused,
+        "reused": reused,
+        "seconds": round(time.perf_counter() - start, 2),
+        "cache": str(cache.folder),
+        "provenance": meta.get("provenance"),
+    }
+
+
+def _inputs_phrase(provenance: dict[str, Any] | None) -> str:
+    if not provenance or not provenance.get("is_standin"):
+        return ""
+    return f"\n  inputs: stand-in {provenance['source']}: {provenance['note']}"
+
+
+# ---- gm-lab probe --------------------------------------------------------------------------------
+def run_probe(args: argparse.Namespace) -> int:
+    bench = Benchmark.load(args.space)
+    sample = _draw(bench, args)
+    _, run = _fill_cache(bench, sample.indices, args)
+    short = f", {args.n} asked: some accuracy bins are smaller" if len(sample) < args.n else ""
+    print(
+        f"probed {run['probed']}, reused {run['reused']} of {len(sample)} architectures "
+        f"({args.space}/{args.dataset}, {args.sample} sample{short}, batch {args.batch_size}) "
+        f"in {run['seconds']:.1f} s; cache: {run['cache']}{_inputs_phrase(run['provenance'])}"
+    )
+    return 0
+
+
+# ---- gm-lab score --------------------------------------------------------------------------------
+def known_proxies() -> list[str]:
+    """Names of the classic proxies the probe computes (what `score` accepts)."""
+    from gm_lab.probe.proxies import PROXY_NAMES
+
+    return sorted(PROXY_NAMES)
+
+
+def resolve_scorer(name: str) -> Scorer:
+    """The scoring function for `name`: a classic proxy's name, or any proxy expression (as
+    `gm-lab evolve` prints them). A malformed expression raises the parser's ExpressionError
+    (reason, column, caret); a bare unknown word, most likely a mistyped proxy, raises
+    UnknownProxyError listing the valid names."""
+    valid = known_proxies()
+    if name in valid:
+        return lambda arrays: arrays.proxies[name]
+    from gm_lab.expressions import ExpressionError, evaluate, parse
+
+    try:
+        tree = parse(name)
+    except ExpressionError as exc:
+        if not name.strip().isidentifier():
+            raise
+        raise UnknownProxyError(
+            f"unknown proxy {name!r}; valid proxies: {', '.join(valid)} (or an expression: "
+            f"{exc.reason})"
+        ) from None
+    return lambda arrays: evaluate(tree, arrays)
+
+
+def run_score(args: argparse.Namespace) -> int:
+    from gm_lab.metrics import kendall, spearman  # scipy: imported only when scoring
+
+    scorer = resolve_scorer(args.proxy)
+    bench = Benchmark.load(args.space, progress=not args.json)
+    sample = _draw(bench, args)
+    cache, run = _fill_cache(bench, sample.indices, args)
+    scores = np.asarray(scorer(cache.load_arrays(sample.indices)), dtype=float)
+    truth = bench.accuracy(args.dataset)[sample.indices]
+    result = {
+        "proxy": args.proxy,
+        "space": args.space,
+        "dataset": args.dataset,
+        "n": len(sample),
+        "sample": sample.describe(),
+        "kendall": kendall(scores, truth),
+        "spearman": spearman(scores, truth),
+        "indices": [int(i) for i in sample.indices],
+        "scores": [float(s) for s in scores],
+        "test_accuracy": [float(t) for t in truth],
+        "probe": _config(args).describe(),
+        **run,
+    }
+    if args.json:
+        print(json.dumps(_json_safe(result)))
+        return 0
+    print(
+        f"{args.proxy} on {args.space}/{args.dataset}, {args.sample} sample of {len(sample)} "
+        f"(seed {args.seed}), batch {args.batch_size}"
+    )
+    print(f"  Kendall tau   {result['kendall']:+.4f}")
+    print(f"  Spearman rho  {result['spearman']:+.4f}")
+    print(
+        f"  probed {run['probed']}, reused {run['reused']}; cache: {run['cache']}"
+        f"{_inputs_phrase(run['provenance'])}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN/inf become null: strict JSON has no such numbers (a failed proxy gives them)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value

@@ -1,0 +1,147 @@
+"""Vectorised evaluation of an expression tree on the cached statistics of a whole sample.
+
+One numpy operation per tree node, over all architectures at once: per-layer values are the
+padded [n, max_layers] arrays of `ProbeArrays` (reductions read only the masked layers), scalars
+are [n, 1] columns, constants [1, 1], so broadcasting does the mixed L/S operations (see
+`gm_lab.expressions.ops` for the protected operations). The tree is walked directly, in reverse
+prefix order with a value stack: DEAP's `gp.compile` would `eval` generated source text, which
+this package never does.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+import numpy as np
+from deap import gp
+
+from gm_lab import metrics
+from gm_lab.expressions import ops
+from gm_lab.expressions.errors import ExpressionError
+from gm_lab.expressions.primitives import VARIANTS, Layer, Scalar, is_constant
+from gm_lab.probe.cache import ProbeArrays
+
+_DISPATCH: dict[str, tuple[Any, bool]] = {
+    name: (variant.op.fn, variant.op.masked) for name, variant in VARIANTS.items()
+}
+
+
+class EvalContext:
+    """A sample prepared for evaluation: terminals as 2-D arrays saturated to ±ops.LIMIT (so an
+    infinite input cannot turn into inf - inf = NaN inside an expression) and the layer mask in
+    the forms the reductions use. Built once per sample and reused for every expression; the
+    arrays it was built from must not be modified afterwards.
+    """
+
+    def __init__(self, arrays: ProbeArrays) -> None:
+        self.arrays = arrays
+        self.n = len(arrays)
+        self.layers = ops.LayerMask.from_mask(arrays.mask)
+        self._terminals: dict[str, np.ndarray] = {}
+        self._constants: dict[float, np.ndarray] = {}
+
+    def terminal(self, node: gp.Terminal) -> np.ndarray:
+        """The value of a statistic, proxy or constant terminal."""
+        if is_constant(node):
+            value = self._constants.get(node.value)
+            if value is None:
+                value = self._constants[node.value] = np.full((1, 1), float(node.value))
+            return value
+        value = self._terminals.get(node.name)
+        if value is None:
+            value = self._terminals[node.name] = self._load(node)
+        return value
+
+    def _load(self, node: gp.Terminal) -> np.ndarray:
+        if node.ret is Layer:
+            source, what = self.arrays.layer_stats, "per-layer statistic"
+        else:
+            source, what = self.arrays.proxies, "proxy"
+        if node.name not in source:
+            raise ExpressionError(
+                f"{what} {node.name!r} is not in these probe arrays (they hold "
+                f"{', '.join(sorted(source)) or 'none'}); probe with a version that records it"
+            )
+        raw = np.asarray(source[node.name], dtype=np.float64)
+        value = raw.reshape(self.n, -1) if node.ret is Layer else raw.reshape(self.n, 1)
+        return np.clip(value, -ops.LIMIT, ops.LIMIT)
+
+
+_contexts: dict[int, tuple[weakref.ReferenceType, EvalContext]] = {}
+
+
+def prepare(arrays: ProbeArrays | EvalContext) -> EvalContext:
+    """The EvalContext of `arrays`, built on first use and reused while `arrays` lives."""
+    if isinstance(arrays, EvalContext):
+        return arrays
+    key = id(arrays)
+    hit = _contexts.get(key)
+    if hit is not None and hit[0]() is arrays:
+        return hit[1]
+    context = EvalContext(arrays)
+    _contexts[key] = (weakref.ref(arrays, _Forget(key, _contexts)), context)
+    return context
+
+
+class _Forget:
+    """Weakref callback dropping a dead sample's context (holding its own reference to the
+    table, which may already be gone from the module at interpreter exit)."""
+
+    def __init__(self, key: int, table: dict[int, tuple[weakref.ReferenceType, EvalContext]]):
+        self.key = key
+        self.table = table
+
+    def __call__(self, ref: weakref.ReferenceType) -> None:
+        entry = self.table.get(self.key)
+        if entry is not None and entry[0] is ref:
+            del self.table[self.key]
+
+
+def evaluate(tree: gp.PrimitiveTree, arrays: ProbeArrays | EvalContext) -> np.ndarray:
+    """The score of every architecture of `arrays` under `tree`: float64[n], non-finite -> NaN.
+
+    `tree` must be typed as DEAP builds it over PSET (parse, from_json and DEAP's operators
+    guarantee that; `check_tree` checks a hand-assembled one); the root must be a scalar.
+    """
+    context = prepare(arrays)
+    if len(tree) == 0:
+        raise ExpressionError("empty expression tree")
+    if tree[0].ret is not Scalar:
+        raise ExpressionError("the expression is per-layer (L); a proxy must be a scalar (S)")
+    stack: list[np.ndarray] = []
+    try:
+        with np.errstate(all="ignore"):
+            for node in reversed(tree):
+                arity = node.arity
+                if arity == 0:
+                    stack.append(context.terminal(node))
+                    continue
+                fn, masked = _DISPATCH[node.name]
+                if arity == 1:
+                    x = stack.pop()
+                    stack.append(fn(x, context.layers) if masked else fn(x))
+                else:
+                    a = stack.pop()
+                    stack.append(fn(a, stack.pop()))
+    except (IndexError, KeyError) as exc:
+        raise ExpressionError(f"malformed expression tree ({type(exc).__name__}: {exc})") from None
+    if len(stack) != 1:
+        raise ExpressionError(f"malformed expression tree: {len(stack)} values left, not 1")
+    scores = np.array(np.broadcast_to(stack[0], (context.n, 1))[:, 0], dtype=np.float64)
+    scores[~np.isfinite(scores)] = np.nan
+    return scores
+
+
+def score_expression(
+    tree: gp.PrimitiveTree, arrays: ProbeArrays | EvalContext, truth: np.ndarray
+) -> dict[str, float]:
+    """Kendall τ and Spearman ρ between the expression's scores and `truth` (aligned with the
+    rows of `arrays`). NaN scores rank below every finite one; a constant score, which ranks
+    nothing, gets -1, the worst value, so the result can be compared directly."""
+    scores = evaluate(tree, arrays)
+    result = {
+        "kendall": metrics.kendall(scores, truth, nan_policy="worst"),
+        "spearman": metrics.spearman(scores, truth, nan_policy="worst"),
+    }
+    return {key: (-1.0 if np.isnan(value) else value) for key, value in result.items()}

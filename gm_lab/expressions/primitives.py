@@ -1,0 +1,227 @@
+"""The typed primitive set: what an expression may be built from, as a DEAP PrimitiveSetTyped.
+
+Two types: `Layer` (L, one value per conv/linear layer of a network) and `Scalar` (S, one value
+per network). Terminals are the registered per-layer statistics (L), the classic proxies (S) and
+ephemeral constants (S). Operators are element-wise (L and S alike, mixed L/S broadcasting to L)
+or reduce a per-layer vector to a scalar.
+
+DEAP needs one primitive name per type signature, so every operator is registered once per
+signature as ``<name>__<argument types>`` (``log__L``, ``add__LS``, ``max__L`` is the reduction,
+``max__LL`` the element-wise maximum); the text and JSON forms only ever show the user-facing
+name and pick the variant from the argument types. Trees are plain `gp.PrimitiveTree`s over
+`PSET`, so DEAP's generators, crossover and mutation operators work on them unchanged.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, Literal
+
+import numpy as np
+from deap import gp
+
+from gm_lab.expressions import ops
+from gm_lab.probe.proxies import list_proxies
+from gm_lab.probe.statistics import list_statistics
+
+TypeCode = Literal["L", "S"]
+OpKind = Literal["unary", "binary", "reduce"]
+
+
+class Layer:
+    """DEAP type of a per-layer vector (L): one value per layer, padded and masked."""
+
+    code: TypeCode = "L"
+
+
+class Scalar:
+    """DEAP type of a scalar (S): one value per architecture."""
+
+    code: TypeCode = "S"
+
+
+TYPES: dict[str, type] = {"L": Layer, "S": Scalar}
+TYPE_WORDS: dict[str, str] = {"L": "per-layer (L)", "S": "scalar (S)"}
+
+STAT_NAMES: tuple[str, ...] = tuple(list_statistics())
+PROXY_NAMES: tuple[str, ...] = tuple(list_proxies())
+
+
+# ---- operators --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Op:
+    """A user-facing operator: its name in text and JSON, and what it accepts."""
+
+    name: str
+    kind: OpKind
+    fn: Callable[..., np.ndarray]
+    doc: str
+    symbol: str | None = None  # infix symbol in text: + - * /
+    layer_only: bool = False  # unary ops that only make sense across layers (standardise)
+    commutative: bool = False
+
+    @property
+    def arity(self) -> int:
+        return 2 if self.kind == "binary" else 1
+
+    @property
+    def masked(self) -> bool:
+        """True when the implementation also takes the sample's LayerMask."""
+        return self.kind == "reduce" or self.layer_only
+
+    def signatures(self) -> list[tuple[TypeCode, ...]]:
+        if self.kind == "binary":
+            return [("L", "L"), ("L", "S"), ("S", "L"), ("S", "S")]
+        if self.kind == "reduce" or self.layer_only:
+            return [("L",)]
+        return [("L",), ("S",)]
+
+    def result_type(self, args: tuple[str, ...]) -> TypeCode:
+        if self.kind == "reduce":
+            return "S"
+        return "L" if "L" in args else "S"
+
+
+OPS: tuple[Op, ...] = (
+    Op("log", "unary", ops.log_abs, "log|x|; 0 at x = 0"),
+    Op("abs", "unary", ops.absolute, "|x|"),
+    Op("sqrt", "unary", ops.sqrt_abs, "sqrt|x|"),
+    Op("square", "unary", ops.square, "x²"),
+    Op("exp", "unary", ops.exp_clamped, f"exp(min(x, {ops.EXP_CLAMP:g}))"),
+    Op("inv", "unary", ops.inv, "1/x; 0 at x = 0"),
+    Op("neg", "unary", ops.neg, "-x"),
+    Op("sigmoid", "unary", ops.sigmoid, "1 / (1 + exp(-x))"),
+    Op("tanh", "unary", ops.tanh, "tanh x"),
+    Op("relu", "unary", ops.relu, "max(x, 0)"),
+    Op("standardise", "unary", ops.standardise, "(x - mean) / std across layers", layer_only=True),
+    Op("add", "binary", ops.add, "a + b", symbol="+", commutative=True),
+    Op("sub", "binary", ops.sub, "a - b", symbol="-"),
+    Op("mul", "binary", ops.mul, "a × b", symbol="*", commutative=True),
+    Op("div", "binary", ops.div, "a / b; 0 where b = 0", symbol="/"),
+    Op("max", "binary", ops.maximum, "element-wise larger of a and b", commutative=True),
+    Op("min", "binary", ops.minimum, "element-wise smaller of a and b", commutative=True),
+    Op("sum", "reduce", ops.reduce_sum, "sum over the layers"),
+    Op("mean", "reduce", ops.reduce_mean, "mean over the layers"),
+    Op("max", "reduce", ops.reduce_max, "largest layer value"),
+    Op("min", "reduce", ops.reduce_min, "smallest layer value"),
+    Op("std", "reduce", ops.reduce_std, "population standard deviation over the layers"),
+    Op("l2", "reduce", ops.reduce_l2, "sqrt of the sum of squares over the layers"),
+    Op("median", "reduce", ops.reduce_median, "median over the layers"),
+)
+OPS_BY_NAME: dict[str, list[Op]] = {}
+for _op in OPS:
+    OPS_BY_NAME.setdefault(_op.name, []).append(_op)
+SYMBOLS: dict[str, Op] = {op.symbol: op for op in OPS if op.symbol}
+FUNCTION_NAMES: tuple[str, ...] = tuple(OPS_BY_NAME)
+
+
+def find_op(name: str, arity: int) -> Op | None:
+    """The operator `name` taking `arity` arguments (max/min: 1 = reduction, 2 = element-wise)."""
+    for op in OPS_BY_NAME.get(name, ()):
+        if op.arity == arity:
+            return op
+    return None
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One typed registration of an operator in the DEAP set."""
+
+    op: Op
+    args: tuple[TypeCode, ...]
+    ret: TypeCode
+
+    @property
+    def name(self) -> str:
+        return variant_name(self.op.name, self.args)
+
+
+def variant_name(op_name: str, args: tuple[str, ...]) -> str:
+    return f"{op_name}__{''.join(args)}"
+
+
+# ---- ephemeral constants ----------------------------------------------------------------------
+_constant_rng: random.Random | ModuleType = random
+
+
+def use_constant_rng(rng: random.Random | None) -> None:
+    """Draw new ephemeral constants from `rng`; None restores the default, the `random` module.
+
+    By default constants come from the same global generator as DEAP's own operators, so
+    `random.seed(s)` makes a whole run (trees and constants) reproducible and a checkpoint of
+    `random.getstate()` covers the constants too.
+    """
+    global _constant_rng
+    _constant_rng = random if rng is None else rng
+
+
+def draw_constant() -> float:
+    """A fresh ephemeral constant: uniform in [-2, 2], rounded to 2 decimals so that evolved
+    expressions stay readable. Module-level (not a lambda) so the ephemeral pickles."""
+    return round(_constant_rng.uniform(-2.0, 2.0), 2) + 0.0  # + 0.0 turns -0.0 into 0.0
+
+
+# ---- the DEAP primitive set -------------------------------------------------------------------
+def _build_pset() -> tuple[gp.PrimitiveSetTyped, dict[str, Variant]]:
+    taken = set(FUNCTION_NAMES) | {"const"}
+    clash = taken & (set(STAT_NAMES) | set(PROXY_NAMES))
+    if clash or set(STAT_NAMES) & set(PROXY_NAMES):
+        raise RuntimeError(f"names used twice in the expression language: {sorted(clash)}")
+    pset = gp.PrimitiveSetTyped("gm_lab_proxy", [], Scalar)
+    for name in STAT_NAMES:
+        pset.addTerminal(name, Layer, name=name)
+    for name in PROXY_NAMES:
+        pset.addTerminal(name, Scalar, name=name)
+    variants: dict[str, Variant] = {}
+    for op in OPS:
+        for args in op.signatures():
+            variant = Variant(op, args, op.result_type(args))
+            pset.addPrimitive(
+                op.fn, [TYPES[a] for a in args], TYPES[variant.ret], name=variant.name
+            )
+            variants[variant.name] = variant
+    pset.addEphemeralConstant("const", draw_constant, Scalar)
+    return pset, variants
+
+
+PSET, VARIANTS = _build_pset()
+#: The ephemeral-constant terminal class (a DEAP MetaEphemeral); instances hold `.value`.
+Constant: Any = PSET.mapping["const"]
+
+
+def make_constant(value: float) -> gp.Terminal:
+    """A constant terminal holding `value`, made without drawing from the random generator
+    (so parsing an expression never disturbs a seeded run)."""
+    node = Constant.__new__(Constant)
+    node.value = float(value) + 0.0
+    return node
+
+
+def _reduce_constant(node: gp.Terminal) -> tuple[Callable[[float], gp.Terminal], tuple[float]]:
+    return make_constant, (node.value,)
+
+
+# DEAP pickles an ephemeral's class by re-creating it, so constants unpickled in another process
+# would be of a different class and compare unequal to freshly parsed ones. Pickling each
+# constant as `make_constant(value)` keeps them equal across checkpoints and processes.
+Constant.__reduce__ = _reduce_constant
+
+
+def is_constant(node: object) -> bool:
+    return type(node) is Constant
+
+
+def node_kind(node: gp.Primitive | gp.Terminal) -> str:
+    """'op', 'stat', 'proxy' or 'const' for a node of a tree over PSET."""
+    if isinstance(node, gp.Primitive):
+        return "op"
+    if is_constant(node):
+        return "const"
+    return "stat" if node.ret is Layer else "proxy"
+
+
+def type_code(deap_type: type) -> TypeCode:
+    return deap_type.code  # type: ignore[attr-defined]

@@ -1,0 +1,450 @@
+"""Probe one architecture: shared passes at initialisation -> per-layer statistics and proxies.
+
+The passes, each run once and shared by everything that can use it (train-mode BN throughout,
+as every reference scores networks):
+
+1. real forward with hooks: conv/linear inputs and outputs A, which outputs feed a BatchNorm,
+   and for NASWOT each ReLU's code kernel (computed once per distinct input tensor);
+2. one autograd call for the cross-entropy gradients w.r.t. the weights (G) and the layer
+   outputs (dA): snip, grad_norm, plain, fisher, the G/dA statistics, NASWOT's "visited in
+   backward" filter, and ZiCo's two half-batch gradients (split out per layer, no new pass);
+3. an input-Jacobian backward of Σ logits through the same graph: jacov and EPE-NAS;
+4. GraSP's -θ·Hg: by default `grasp_by_invariance` (closed form for BN-fed layers, a double
+   backward only downstream of the others), or "shared" (create_graph on pass 2, then a double
+   backward through everything) or "separate" (foresight's own extra forward); all three give
+   the same value (tested), benchmarks/probe_speed.py compares their cost;
+5. a no-grad forward of the Gaussian batch (A_noise statistics, Zen's f(x)), then Zen's forward
+   of x + 0.01ε, with BN running statistics reset before the two;
+6. the proxies' own small passes: synflow (float64, batch 1, BN removed, on a copy) and MeCo
+   (one image).
+
+Networks and inputs use torch.channels_last by default: average pooling, which dominates TSS
+nets, is much cheaper in that layout; `channels_last=False` gives the same numbers to float32
+rounding (tested). The caller sets torch's thread count (1 per worker process).
+"""
+
+from __future__ import annotations
+
+import time
+import weakref
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gm_lab.benchmark.spaces import INPUT_SIZE, NUM_CLASSES
+from gm_lab.inputs import Minibatch, gaussian_minibatch, load_minibatch
+from gm_lab.networks import build_network
+from gm_lab.probe.proxies import (
+    PROXIES,
+    ProxyInputs,
+    grasp_by_invariance,
+    grasp_exact,
+    relu_code_kernel,
+    zico_halves,
+)
+from gm_lab.probe.record import ProbeConfig, ProbeRecord
+from gm_lab.probe.statistics import LayerBundle, compute_statistics, layer_facts
+
+GraspMode = Literal["invariance", "shared", "separate"]
+ZEN_ALPHA = 0.01  # Zen-NAS mixup_gamma
+ZEN_SEED_OFFSET = 7919  # ε of Zen is drawn from seed + this, apart from the batches' own draws
+
+NUMERIC_ERRORS = (ArithmeticError, np.linalg.LinAlgError, torch.linalg.LinAlgError)
+
+
+def default_inputs(config: ProbeConfig) -> tuple[Minibatch, Minibatch]:
+    """The batch a config prescribes and the Gaussian batch, as gm_lab.probe.runner loads them:
+    noise is gaussian_minibatch(dataset, batch_size, seed); for input_kind "gaussian" it is also
+    the batch."""
+    noise = gaussian_minibatch(config.dataset, config.batch_size, config.seed)
+    if config.input_kind == "gaussian":
+        return noise, noise
+    return load_minibatch(config.dataset, config.batch_size, config.seed), noise
+
+
+def resolve_proxies(proxies: bool | Iterable[str] | None) -> tuple[str, ...]:
+    """True: every proxy; False/None: none (statistics only); else the named ones, checked."""
+    if proxies is True:
+        return tuple(PROXIES)
+    if proxies is None or proxies is False:
+        return ()
+    names = tuple(dict.fromkeys(proxies))
+    unknown = [n for n in names if n not in PROXIES]
+    if unknown:
+        raise ValueError(f"unknown proxies {unknown}; choose from {list(PROXIES)}")
+    return names
+
+
+class _Clock:
+    """Accumulates wall-clock seconds per named pass into a timings dict."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    def add(self, name: str, start: float) -> None:
+        self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
+
+
+@dataclass
+class _RealPass:
+    """Products of the real-batch passes, layers in forward order."""
+
+    names: list[str]
+    modules: list[nn.Module]
+    outputs: list[Tensor]
+    weight_grads: list[Tensor]
+    output_grads: list[Tensor]
+    relu_kernel: np.ndarray | None = None
+    jacobian: np.ndarray | None = None
+    grasp: float | None = None
+    zico_halves: list[list[Tensor]] | None = None
+
+
+@dataclass
+class _NoisePass:
+    outputs: dict[nn.Module, Tensor] = field(default_factory=dict)
+    zen_distance: float | None = None
+    bn_running_var: np.ndarray | None = None
+
+
+@dataclass
+class _Forward:
+    """The recorded real forward: its graph stays alive while this object does."""
+
+    x: Tensor
+    logits: Tensor
+    loss: Tensor
+    modules: list[nn.Module]
+    inputs: list[Tensor]
+    outputs: list[Tensor]
+    bn_fed: list[bool]  # output consumed by a train-mode BatchNorm (GraSP's invariance)
+    relu_terms: list[Tensor]  # NASWOT kernel term of each ReLU module call
+    relu_visited: set[int]  # those whose output received a gradient in a backward since
+
+    def relu_kernel(self) -> np.ndarray:
+        """NASWOT's K: the terms of the ReLUs the backward visited (the reference's filter)."""
+        terms = [t for i, t in enumerate(self.relu_terms) if i in self.relu_visited]
+        return torch.stack(terms).sum(0).numpy() if terms else np.zeros((self.x.shape[0],) * 2)
+
+
+def _forward(
+    net: nn.Module, images: Tensor, labels: Tensor, *, relu_kernel: bool, jacobian: bool
+) -> _Forward:
+    """Pass 1: forward with hooks on conv/linear layers, BatchNorms and (for NASWOT) ReLUs."""
+    layers = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    modules: list[nn.Module] = []
+    inputs: list[Tensor] = []
+    outputs: list[Tensor] = []
+    bn_inputs: dict[int, Tensor] = {}
+    relu_terms: list[Tensor] = []
+    relu_visited: set[int] = set()
+    seen: dict[tuple[int, int], tuple[weakref.ref, Tensor]] = {}
+
+    def on_layer(module: nn.Module, inp: tuple, out: Tensor) -> None:
+        modules.append(module)
+        inputs.append(inp[0])
+        outputs.append(out)
+
+    def on_bn(module: nn.Module, inp: tuple) -> None:
+        if module.training:
+            bn_inputs[id(inp[0])] = inp[0]
+
+    def on_relu(_module: nn.Module, inp: tuple, out: Tensor) -> None:
+        # Several ReLUs read the same node output: compute its codes' kernel once. A weak
+        # reference tells a reused id apart without keeping the tensor alive.
+        key = (id(inp[0]), inp[0]._version)
+        if key not in seen or seen[key][0]() is not inp[0]:
+            with torch.no_grad():
+                seen[key] = (weakref.ref(inp[0]), relu_code_kernel(inp[0]))
+        index = len(relu_terms)
+        relu_terms.append(seen[key][1])
+        if out.requires_grad:
+            out.register_hook(lambda _grad: relu_visited.add(index))
+
+    handles = [m.register_forward_hook(on_layer) for m in layers]
+    handles += [
+        m.register_forward_pre_hook(on_bn)
+        for m in net.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm)
+    ]
+    if relu_kernel:
+        handles += [m.register_forward_hook(on_relu) for m in net.modules() if _is_relu(m)]
+    x = images.detach().clone().requires_grad_(True) if jacobian else images
+    try:
+        logits = net(x)
+    finally:
+        for h in handles:
+            h.remove()
+    fed = [bn_inputs.get(id(a)) is a for a in outputs]
+    loss = F.cross_entropy(logits, labels)
+    return _Forward(x, logits, loss, modules, inputs, outputs, fed, relu_terms, relu_visited)
+
+
+def _real_pass(
+    net: nn.Module,
+    images: Tensor,
+    labels: Tensor,
+    *,
+    relu_kernel: bool,
+    jacobian: bool,
+    zico: bool,
+    grasp: GraspMode | None,
+    clock: _Clock,
+) -> _RealPass:
+    """Passes 1-4 on the real batch: forward, then the backward calls sharing its graph."""
+    start = time.perf_counter()
+    fwd = _forward(net, images, labels, relu_kernel=relu_kernel, jacobian=jacobian)
+    clock.add("forward", start)
+    weights = [m.weight for m in fwd.modules]
+    n = len(weights)
+    # Each backward keeps the graph only while a later one still needs it.
+    later = {"jacobian": jacobian, "grasp": grasp in ("shared", "invariance")}
+
+    start = time.perf_counter()
+    grads = torch.autograd.grad(
+        fwd.loss,
+        weights + fwd.outputs,
+        retain_graph=any(later.values()),
+        create_graph=grasp == "shared",
+        allow_unused=True,
+        materialize_grads=True,
+    )
+    clock.add("backward", start)
+    result = _RealPass(
+        names=_names(net, fwd.modules),
+        modules=fwd.modules,
+        outputs=[a.detach() for a in fwd.outputs],
+        weight_grads=[g.detach() for g in grads[:n]],
+        output_grads=[g.detach() for g in grads[n:]],
+        relu_kernel=fwd.relu_kernel() if relu_kernel else None,
+    )
+    if zico:
+        start = time.perf_counter()
+        result.zico_halves = zico_halves(
+            fwd.modules, fwd.inputs, result.output_grads, result.weight_grads
+        )
+        clock.add("zico", start)
+    later["jacobian"] = False
+    if jacobian:
+        start = time.perf_counter()
+        (jx,) = torch.autograd.grad(fwd.logits.sum(), fwd.x, retain_graph=any(later.values()))
+        result.jacobian = jx.detach().reshape(jx.shape[0], -1).double().numpy()
+        clock.add("jacobian", start)
+    start = time.perf_counter()
+    if grasp == "shared":
+        result.grasp = grasp_exact(weights, list(grads[:n]))
+    elif grasp == "invariance":
+        result.grasp = grasp_by_invariance(fwd.loss, weights, result.weight_grads, fwd.bn_fed)
+    del grads, fwd
+    if grasp == "separate":
+        loss = F.cross_entropy(net(images), labels)
+        g = torch.autograd.grad(
+            loss, weights, create_graph=True, allow_unused=True, materialize_grads=True
+        )
+        result.grasp = grasp_exact(weights, list(g))
+    if grasp is not None:
+        clock.add("grasp", start)
+    return result
+
+
+def _names(net: nn.Module, modules: Sequence[nn.Module]) -> list[str]:
+    name_of = {m: name for name, m in net.named_modules()}
+    return [name_of[m] for m in modules]
+
+
+def _is_relu(module: nn.Module) -> bool:
+    return "ReLU" in type(module).__name__  # the NASWOT reference's test on str(type(module))
+
+
+def _global_pool(net: nn.Module) -> nn.Module | None:
+    """The last global-pooling module: Zen's f is the feature map entering it."""
+    pools = [m for m in net.modules() if isinstance(m, nn.AdaptiveAvgPool2d)]
+    return pools[-1] if pools else None
+
+
+def _capture(
+    net: nn.Module, x: Tensor, modules: Sequence[nn.Module], pool: nn.Module | None
+) -> tuple[dict[nn.Module, Tensor], Tensor | None]:
+    """No-grad forward of `x`: the outputs of `modules` and the feature map entering `pool`."""
+    outputs: dict[nn.Module, Tensor] = {}
+    features: list[Tensor] = []
+
+    def on_layer(module: nn.Module, _inp: tuple, out: Tensor) -> None:
+        outputs[module] = out
+
+    def on_pool(_module: nn.Module, inp: tuple) -> None:
+        features.append(inp[0].clone())  # clone: the ReLU before it works in place
+
+    handles = [m.register_forward_hook(on_layer) for m in modules]
+    if pool is not None:
+        handles.append(pool.register_forward_pre_hook(on_pool))
+    try:
+        with torch.no_grad():
+            net(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return outputs, features[0] if features else None
+
+
+def _noise_pass(
+    net: nn.Module,
+    modules: Sequence[nn.Module],
+    noise: Tensor,
+    *,
+    zen: bool,
+    seed: int,
+    clock: _Clock,
+) -> _NoisePass:
+    """Pass 5: the Gaussian batch's layer outputs, and Zen's pair of forwards."""
+    pool = _global_pool(net) if zen else None
+    batchnorms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if pool is not None:
+        for bn in batchnorms:
+            bn.reset_running_stats()  # Zen reads the running variances its two forwards leave
+    start = time.perf_counter()
+    outputs, clean = _capture(net, noise, modules, pool)
+    clock.add("noise", start)
+    result = _NoisePass(outputs=outputs)
+    if pool is not None and clean is not None:
+        start = time.perf_counter()
+        gen = torch.Generator().manual_seed(seed + ZEN_SEED_OFFSET)
+        eps = torch.randn(noise.shape, generator=gen, dtype=noise.dtype)
+        mixed = noise + ZEN_ALPHA * eps.contiguous(memory_format=_format_of(noise))
+        _, perturbed = _capture(net, mixed, (), pool)
+        with torch.no_grad():
+            result.zen_distance = float((clean - perturbed).abs().flatten(1).sum(1).mean())
+            result.bn_running_var = np.array([float(bn.running_var.mean()) for bn in batchnorms])
+        clock.add("zen", start)
+    return result
+
+
+def _format_of(t: Tensor) -> torch.memory_format:
+    if t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last):
+        return torch.channels_last
+    return torch.contiguous_format
+
+
+def _bundles(real: _RealPass, noise: _NoisePass) -> Iterator[LayerBundle]:
+    """One LayerBundle per layer, created lazily so each layer's intermediates are freed early."""
+    n = len(real.modules)
+    for i, module in enumerate(real.modules):
+        out = real.outputs[i]
+        yield LayerBundle(
+            facts=layer_facts(real.names[i], module, tuple(out.shape), i / max(n - 1, 1)),
+            W=module.weight.detach(),
+            G=real.weight_grads[i],
+            A=out,
+            dA=real.output_grads[i],
+            A_noise=noise.outputs.get(module),
+        )
+
+
+def _check_batch(batch: Minibatch, config: ProbeConfig, what: str) -> None:
+    """Refuse a batch that does not match the config (its numbers would be cached under it)."""
+    size = INPUT_SIZE[config.dataset]
+    expected = (config.batch_size, 3, size, size)
+    if tuple(batch.images.shape) != expected:
+        raise ValueError(f"{what} has shape {tuple(batch.images.shape)}; config needs {expected}")
+    if batch.dataset != config.dataset:
+        raise ValueError(f"{what} is for {batch.dataset!r}; config is for {config.dataset!r}")
+
+
+def probe_architecture(
+    index: int,
+    arch: str,
+    config: ProbeConfig,
+    batch: Minibatch | None = None,
+    noise: Minibatch | None = None,
+    *,
+    proxies: bool | Iterable[str] | None = True,
+    channels_last: bool = True,
+    grasp: GraspMode = "invariance",
+) -> ProbeRecord:
+    """Statistics and classic proxies of architecture `arch` (benchmark index `index`).
+
+    `batch`/`noise` default to `default_inputs(config)`; pass them when probing many
+    architectures so they are loaded once. `proxies`: True for all, False for the statistics
+    pass alone, or an iterable of proxy names. A proxy whose value is undefined for this network
+    (singular matrix, zero distance) is NaN or ±inf; the record is always complete.
+    """
+    clock = _Clock()
+    t_total = time.perf_counter()
+    if batch is None or noise is None:
+        default_batch, default_noise = default_inputs(config)
+        batch = default_batch if batch is None else batch
+        noise = default_noise if noise is None else noise
+    _check_batch(batch, config, "batch")
+    _check_batch(noise, config, "noise batch")
+    wanted = resolve_proxies(proxies)
+    needs = frozenset().union(*(PROXIES[n].needs for n in wanted))
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    num_classes = NUM_CLASSES[config.dataset]
+
+    start = time.perf_counter()
+    net = build_network(config.space, arch, num_classes, config.seed).to(memory_format=fmt)
+    net.train()
+    images = batch.images.contiguous(memory_format=fmt)
+    noise_images = noise.images.contiguous(memory_format=fmt)
+    clock.add("build", start)
+
+    real = _real_pass(
+        net,
+        images,
+        batch.labels,
+        relu_kernel="relu_kernel" in needs,
+        jacobian="jacobian" in needs,
+        zico="zico" in needs,
+        grasp=grasp if "grasp" in needs else None,
+        clock=clock,
+    )
+    noisy = _noise_pass(
+        net, real.modules, noise_images, zen="zen" in needs, seed=config.seed, clock=clock
+    )
+    start = time.perf_counter()
+    layer_stats = compute_statistics(_bundles(real, noisy))
+    clock.add("statistics", start)
+
+    inputs = ProxyInputs(
+        net=net,
+        images=images,
+        labels=batch.labels,
+        num_classes=num_classes,
+        layer_stats=layer_stats,
+        relu_kernel=real.relu_kernel,
+        jacobian=real.jacobian,
+        grasp=real.grasp,
+        zico_halves=real.zico_halves,
+        zen_distance=noisy.zen_distance,
+        bn_running_var=noisy.bn_running_var,
+    )
+    layer_names = real.names
+    del real, noisy
+    values: dict[str, float] = {}
+    for name in wanted:
+        start = time.perf_counter()
+        values[name] = _score(name, inputs)
+        clock.add(f"proxy_{name}", start)
+    clock.add("total", t_total)
+    return ProbeRecord(
+        index=int(index),
+        arch=arch,
+        layer_names=layer_names,
+        layer_stats=layer_stats,
+        proxies=values,
+        timings=clock.timings,
+    )
+
+
+def _score(name: str, inputs: ProxyInputs) -> float:
+    """One proxy's value; a numerical failure (singular matrix, ...) gives NaN, not an error."""
+    try:
+        with np.errstate(all="ignore"):
+            return float(PROXIES[name].fn(inputs))
+    except NUMERIC_ERRORS:
+        return float("nan")

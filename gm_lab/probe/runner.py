@@ -1,0 +1,259 @@
+"""Probe many architectures, skipping what the cache already holds.
+
+Three backends produce the same records, and the parent process alone writes them to the cache
+as they arrive (so Ctrl-C keeps every finished architecture, and a remote cluster never needs
+write access to the local cache):
+- in-process (`workers` 0 or 1);
+- a pool of `workers` spawned processes, each loading the minibatch once;
+- Dask (`scheduler="local"` starts a LocalCluster, any other value is a scheduler address).
+
+Every backend probes with ONE torch thread. Torch's results depend on its thread count (float
+sums are split differently), and the cache key does not include how a record was computed, so
+the numbers must not depend on the backend either. On this 2-core machine 2 single-thread
+workers are about as fast as one 2-thread process anyway (shared/notes/performance.md).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
+import signal
+import warnings
+from collections.abc import Callable, Generator, Iterable, Iterator
+from contextlib import contextmanager
+from functools import partial
+from typing import Any, Protocol
+
+import torch
+from tqdm.auto import tqdm
+
+from gm_lab.errors import GmLabError
+from gm_lab.inputs import Minibatch, StandInImagesWarning
+from gm_lab.probe.cache import ProbeCache, input_identity
+from gm_lab.probe.probe import default_inputs, probe_architecture
+from gm_lab.probe.record import ProbeConfig, ProbeRecord
+
+Job = tuple[int, str]  # (architecture index, architecture string)
+
+
+class ProbeFn(Protocol):
+    """The signature of `gm_lab.probe.probe.probe_architecture` (replaceable in tests)."""
+
+    def __call__(
+        self,
+        index: int,
+        arch: str,
+        config: ProbeConfig,
+        batch: Minibatch | None = None,
+        noise: Minibatch | None = None,
+    ) -> ProbeRecord: ...
+
+
+class ProbeFailedError(GmLabError):
+    """Probing one architecture raised; everything finished before it is cached."""
+
+
+class _Benchmark(Protocol):
+    def arch(self, index: int) -> str: ...
+
+
+# ---- the entry point --------------------------------------------------------------------------
+def probe_many(
+    bench: _Benchmark,
+    indices: Iterable[int],
+    config: ProbeConfig,
+    workers: int = 2,
+    scheduler: str | None = None,
+    progress: bool = True,
+    *,
+    cache: ProbeCache | None = None,
+    probe: ProbeFn | None = None,
+) -> ProbeCache:
+    """Probe those of `indices` that `cache` (default: the config's cache) lacks; return it.
+
+    Raises CacheError if the cache was filled from other inputs, ProbeFailedError if probing an
+    architecture fails (after cancelling the rest; finished ones stay cached).
+    """
+    space = getattr(getattr(bench, "space", None), "name", config.space)
+    if space != config.space:
+        raise ValueError(f"benchmark of space {space!r} given for a {config.space!r} probe")
+    cache = cache if cache is not None else ProbeCache(config)
+    probe = probe if probe is not None else probe_architecture
+    batch, noise = default_inputs(config)
+    cache.bind_inputs(batch.provenance())
+    expected = input_identity(batch.provenance())
+    todo = cache.missing(indices)
+    if len(todo) == 0:
+        return cache
+    jobs = [(int(i), bench.arch(int(i))) for i in todo]
+    workers = max(0, min(int(workers), len(jobs)))
+    if scheduler is not None:
+        results = _run_dask(jobs, config, probe, expected, scheduler, max(1, workers))
+    elif workers >= 2:
+        results = _run_pool(jobs, config, probe, expected, workers)
+    else:
+        results = _run_serial(jobs, config, probe, batch, noise)
+    desc = f"probe {config.space}/{config.dataset}"
+    with tqdm(total=len(jobs), desc=desc, unit="arch", disable=not progress) as bar:
+        try:
+            for record in results:
+                cache.put(record)
+                bar.update(1)
+        finally:
+            results.close()  # stops workers / cluster on error or Ctrl-C
+    return cache
+
+
+# ---- backends: each yields records as they finish ----------------------------------------------
+def _run_serial(
+    jobs: list[Job], config: ProbeConfig, probe: ProbeFn, batch: Minibatch, noise: Minibatch
+) -> Generator[ProbeRecord, None, None]:
+    with _one_torch_thread():
+        for index, arch in jobs:
+            yield _checked(index, arch, partial(probe, index, arch, config, batch, noise))
+
+
+def _run_pool(
+    jobs: list[Job], config: ProbeConfig, probe: ProbeFn, expected: dict[str, Any], workers: int
+) -> Generator[ProbeRecord, None, None]:
+    pool = cf.ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(config,),
+    )
+    finished = False
+    try:
+        futures = {pool.submit(_probe_task, i, a, config, probe, expected): (i, a) for i, a in jobs}
+        for future in cf.as_completed(futures):
+            index, arch = futures[future]
+            yield _checked(index, arch, future.result)
+        finished = True
+    finally:
+        if not finished:  # error or Ctrl-C: stop now; workers only compute, nothing is lost
+            _terminate_workers(pool)
+        pool.shutdown(wait=finished, cancel_futures=True)
+
+
+def _terminate_workers(pool: cf.ProcessPoolExecutor) -> None:
+    """Kill a pool's worker processes (public API from Python 3.14, private before)."""
+    terminate = getattr(pool, "terminate_workers", None)
+    if terminate is not None:
+        terminate()
+        return
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.terminate()
+
+
+def _run_dask(
+    jobs: list[Job],
+    config: ProbeConfig,
+    probe: ProbeFn,
+    expected: dict[str, Any],
+    scheduler: str,
+    workers: int,
+) -> Generator[ProbeRecord, None, None]:
+    from dask.distributed import as_completed
+
+    with _dask_client(scheduler, workers) as client:
+        futures = [
+            client.submit(_probe_task, i, a, config, probe, expected, pure=False) for i, a in jobs
+        ]
+        owner = {f.key: job for f, job in zip(futures, jobs, strict=True)}
+        try:
+            for future in as_completed(futures):
+                index, arch = owner[future.key]
+                yield _checked(index, arch, future.result)
+        finally:
+            client.cancel(futures)
+
+
+@contextmanager
+def _dask_client(scheduler: str, workers: int) -> Iterator[Any]:
+    """A Client on `scheduler` ("local": a LocalCluster of single-thread worker processes)."""
+    import logging
+
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler != "local":
+        try:
+            client = Client(scheduler)
+        except (OSError, TimeoutError) as exc:
+            raise ProbeFailedError(f"cannot reach the Dask scheduler {scheduler!r}: {exc}") from exc
+        with client:
+            yield client
+        return
+    cluster = LocalCluster(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+    )
+    try:
+        with Client(cluster) as client:
+            yield client
+    finally:
+        cluster.close()
+
+
+def _checked(index: int, arch: str, compute: Callable[[], ProbeRecord]) -> ProbeRecord:
+    """Run `compute`; wrap a failure in ProbeFailedError and refuse a record of another arch."""
+    try:
+        record = compute()
+    except (cf.CancelledError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        raise ProbeFailedError(
+            f"probing architecture {index} ({arch}) failed: {type(exc).__name__}: {exc}"
+        ) from exc
+    if record.index != index or record.arch != arch:
+        raise ProbeFailedError(f"asked for architecture {index}, got {record.index}")
+    return record
+
+
+# ---- worker side ------------------------------------------------------------------------------
+_INPUTS: dict[str, tuple[Minibatch, Minibatch]] = {}  # per process: config key -> inputs
+
+
+def _worker_inputs(config: ProbeConfig) -> tuple[Minibatch, Minibatch]:
+    """Load the config's inputs once per process (the parent already warned about stand-ins)."""
+    key = config.key()
+    if key not in _INPUTS:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", StandInImagesWarning)
+            _INPUTS[key] = default_inputs(config)
+    return _INPUTS[key]
+
+
+def _init_worker(config: ProbeConfig) -> None:
+    """Pool worker set-up: one torch thread, Ctrl-C left to the parent, inputs loaded."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    torch.set_num_threads(1)
+    _worker_inputs(config)
+
+
+def _probe_task(
+    index: int, arch: str, config: ProbeConfig, probe: ProbeFn, expected: dict[str, Any]
+) -> ProbeRecord:
+    """One architecture in a worker (pool or Dask; Dask workers have no initializer).
+
+    A worker whose data differs from the parent's (a remote Dask worker without the images,
+    say) refuses to probe: its numbers would be stored under the parent's input provenance.
+    """
+    torch.set_num_threads(1)
+    batch, noise = _worker_inputs(config)
+    found = input_identity(batch.provenance())
+    if found != expected:
+        raise RuntimeError(f"this worker's minibatch is {found}, the caller's is {expected}")
+    return probe(index, arch, config, batch, noise)
+
+
+@contextmanager
+def _one_torch_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

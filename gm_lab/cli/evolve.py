@@ -37,7 +37,7 @@ DEFAULTS: dict[str, Any] = {
     "size_penalty": 0.0,
     "max_height": 10,
     "max_size": 60,
-    "batch_size": 16,
+    "batch_size": 64,
     "input_kind": "real",
     "probe_seed": 0,
     "workers": 2,
@@ -77,8 +77,8 @@ def register(commands: argparse._SubParsersAction) -> None:
             "accuracy on the search sample. Prints one line per generation and a table of the "
             "evolved proxies vs every classic proxy on both samples. The defaults (stratified "
             "200 + 200: about 270 architectures, as some accuracy bins hold fewer, probed at "
-            "batch 16 by 2 workers) took 80 s on 2 cores the first time, nearly all of it "
-            "probing; later runs reuse the cache (about 6 s)."
+            "batch 64 by 2 workers) spend a few minutes probing the first time; later runs "
+            "reuse the probe cache and take seconds."
         ),
     )
     evolve.add_argument("--space", choices=sorted(SPACES), help=f"search space ({d['space']})")

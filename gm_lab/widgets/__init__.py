@@ -1,4 +1,30 @@
 """JupyterLab widgets: a thin, live view on the engine (gm_lab.evolution, gm_lab.expressions).
 
-Each widget works alone and inside `Lab`; none of the engine imports this package.
+Each widget works alone and inside `Lab`; none of the engine imports this package. Front ends are
+anywidget ESM bundles (js/ -> gm_lab/widgets/static), so nothing is fetched at run time.
+
+- `ExpressionEditor`: an expression as a tree; click to replace, delete, wrap; undo/redo; text.
+- `CorrelationScatter`: proxy score against accuracy, τ/ρ, brushing, PNG/SVG export.
+- `StratifiedSampleView`: the space's accuracy distribution, bins, and what samples took.
+- `SearchDashboard`: start/pause/resume/step/stop, progress, curves, hall of fame, best tree.
+- `ProxyExplorer`: edit any proxy and see it rescored at once, next to a baseline.
+- `Lab`: all of them on one search.
 """
+
+from gm_lab.widgets.dashboard import SearchDashboard
+from gm_lab.widgets.explorer import ProxyExplorer
+from gm_lab.widgets.lab import Lab
+from gm_lab.widgets.scatter import CorrelationScatter
+from gm_lab.widgets.strata import StratifiedSampleView
+from gm_lab.widgets.tree_editor import ExpressionEditor
+from gm_lab.widgets.vega import VegaChart
+
+__all__ = [
+    "CorrelationScatter",
+    "ExpressionEditor",
+    "Lab",
+    "ProxyExplorer",
+    "SearchDashboard",
+    "StratifiedSampleView",
+    "VegaChart",
+]

@@ -19,7 +19,7 @@ from gm_lab.evolution import GenerationEvent, Search, SearchConfig
 from gm_lab.evolution.fitness import Split
 from gm_lab.expressions import parse
 from gm_lab.sampling import assign_bins, bin_edges
-from gm_lab.widgets.charts import fitness_chart
+from gm_lab.widgets.charts import fitness_chart, fitness_rows
 from gm_lab.widgets.scatter import CorrelationScatter
 from gm_lab.widgets.throttle import Throttle
 from gm_lab.widgets.tree_editor import ExpressionEditor
@@ -75,9 +75,10 @@ class SearchDashboard(w.VBox):
             ]
         )
         self.add_class("gm-dashboard")
-        self._unsubscribe = self.search.subscribe(self.throttle.submit)
+        self._unsubscribe = self.search.subscribe(self._on_event)
         for event in self.search.history:  # a resumed search shows its past at once
             self._append_curves(event)
+        self.curves.set_rows(list(self._curve_rows))
         self._refresh_status()
 
     # ---- controls (run in the kernel's main thread) -----------------------------------------
@@ -117,9 +118,14 @@ class SearchDashboard(w.VBox):
         super().close()
 
     # ---- view updates (any thread, throttled) -------------------------------------------------
-    def _show(self, event: GenerationEvent) -> None:
+    def _on_event(self, event: GenerationEvent) -> None:
+        """Every generation's point goes on the curves; the view is refreshed throttled."""
         with self._lock:
             self._append_curves(event)
+        self.throttle.submit(event)
+
+    def _show(self, event: GenerationEvent) -> None:
+        with self._lock:
             rows = list(self._curve_rows)
         with self.hold_sync():
             self.curves.set_rows(rows)
@@ -129,16 +135,11 @@ class SearchDashboard(w.VBox):
             self._refresh_status(event)
 
     def _append_curves(self, event: GenerationEvent) -> None:
-        values = {
-            "best": event.stats.best,
-            "mean": event.stats.mean,
-            "held-out τ": event.heldout_kendall,
-        }
-        for series, value in values.items():
-            if value is not None and math.isfinite(value):
-                self._curve_rows.append(
-                    {"generation": event.generation, "series": series, "value": value}
-                )
+        """Best and mean fitness, and the best expression's held-out τ (when there is one)."""
+        values = {"best": event.stats.best, "mean": event.stats.mean}
+        if event.heldout_kendall is not None and math.isfinite(event.heldout_kendall):
+            values["held_out"] = event.heldout_kendall
+        self._curve_rows.extend(fitness_rows(event.generation, **values))
 
     def _show_best(self, expr: str) -> None:
         """Draw the best tree and its scatter on the held-out split (else the search split)."""

@@ -163,19 +163,46 @@ def browser(chromium_path: str):
         browser.close()
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Remember each phase's report on the test item, so fixtures can see a failure."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"report_{report.when}", report)
+
+
 @pytest.fixture
-def page(browser):
+def page(browser, request):
+    """A fresh browser page; on failure a full-page screenshot goes to the artifacts."""
     context = browser.new_context(viewport={"width": 1500, "height": 1100})
     page = context.new_page()
     yield page
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"FAILED-{request.node.name}.png"), full_page=True)
     context.close()
 
 
-def open_and_run(page, lab: Lab, notebook: str, timeout: float = 240) -> None:
+def open_and_run(page, lab: Lab, notebook: str) -> None:
     """Open `notebook` in JupyterLab, wait until its kernel is idle, and run every cell."""
     page.goto(f"{lab.url}/lab/tree/{notebook}?reset", timeout=120_000)
     page.wait_for_function(READY_JS, timeout=120_000, polling=500)
-    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    # Commands act on the focused notebook, and a kernel that just turned idle may still drop
+    # the first execute request: focus, run all, and run again if no cell started.
+    started = (
+        "() => [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) "
+        ".jp-InputPrompt')].some(e => /\\[(\\*|\\d+)\\]/.test(e.textContent))"
+    )
+    for attempt in range(4):
+        panel(page).locator(".jp-Cell").first.click()
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        try:
+            page.wait_for_function(started, timeout=10_000)
+            return
+        except Exception:
+            if attempt == 3:
+                raise
 
 
 def panel(page):

@@ -7,10 +7,10 @@ import sys
 from collections.abc import Sequence
 
 from gm_lab import __version__
-from gm_lab.cli import data, evolve, probe
+from gm_lab.cli import data, evolve, lab, probe
 from gm_lab.errors import GmLabError
 
-COMMAND_GROUPS = (data, probe, evolve)
+COMMAND_GROUPS = (data, probe, evolve, lab)
 
 
 def build_parser() -> argparse.ArgumentParser:

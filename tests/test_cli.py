@@ -62,18 +62,24 @@ def test_missing_data_is_a_clear_error(tmp_path, monkeypatch):
     assert "Traceback" not in out.stderr
 
 
-def test_lab_opens_jupyterlab_on_the_notebooks(capsys, tmp_path, monkeypatch) -> None:
+def test_lab_opens_jupyterlab_on_the_notebooks(tmp_path) -> None:
     from gm_lab.cli.lab import SOURCE_NOTEBOOKS
 
-    monkeypatch.chdir(tmp_path)  # no ./notebooks here: the checkout's folder is used
-    assert main(["lab", "--dry-run", "--", "--port=8899"]) == 0
-    command = capsys.readouterr().out.split()
+    run = subprocess.run(  # from a folder without ./notebooks: the checkout's folder is used
+        [sys.executable, "-m", "gm_lab.cli", "lab", "--dry-run", "--", "--port=8899"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert run.returncode == 0, run.stderr
+    command = run.stdout.split()
     assert command[1:4] == ["-m", "jupyter", "lab"]
     assert f"--notebook-dir={SOURCE_NOTEBOOKS}" in command
     assert command[-1] == "--port=8899"
 
 
-def test_lab_says_where_it_looked_for_notebooks(capsys, tmp_path) -> None:
-    assert main(["lab", "--dry-run", "--notebooks", str(tmp_path / "nowhere")]) == 2
-    err = capsys.readouterr().err
-    assert "gm_lab notebooks not found" in err and "nowhere" in err
+def test_lab_says_where_it_looked_for_notebooks(tmp_path) -> None:
+    run = gm_lab("lab", "--dry-run", "--notebooks", str(tmp_path / "nowhere"))
+    assert run.returncode == 2
+    assert "gm_lab notebooks not found" in run.stderr and "nowhere" in run.stderr

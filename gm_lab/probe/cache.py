@@ -108,6 +108,32 @@ class _Raw:
     proxies: np.ndarray  # float64[n_proxies]
     timings: dict[str, float]
 
+    @classmethod
+    def from_record(cls, record: ProbeRecord) -> _Raw:
+        """The array form of an in-memory record: statistics and proxies in sorted name order."""
+        stat_names = tuple(sorted(record.layer_stats))
+        proxy_names = tuple(sorted(record.proxies))
+        n_layers = record.n_layers
+        values = np.empty((n_layers, len(stat_names)), dtype=np.float64)
+        for s, name in enumerate(stat_names):
+            column = np.asarray(record.layer_stats[name], dtype=np.float64).reshape(-1)
+            if column.shape[0] != n_layers:
+                raise ValueError(
+                    f"arch {record.index}: statistic {name!r} has {column.shape[0]} values for "
+                    f"{n_layers} layers"
+                )
+            values[:, s] = column
+        return cls(
+            index=int(record.index),
+            arch=record.arch,
+            layer_names=list(record.layer_names),
+            stat_names=stat_names,
+            proxy_names=proxy_names,
+            values=values,
+            proxies=np.array([record.proxies[n] for n in proxy_names], dtype=np.float64),
+            timings={k: float(v) for k, v in record.timings.items()},
+        )
+
     def to_record(self) -> ProbeRecord:
         return ProbeRecord(
             index=self.index,
@@ -125,30 +151,18 @@ class _Corrupt(Exception):
 
 def encode_record(record: ProbeRecord) -> bytes:
     """Frame a record: fixed header, JSON names, float64 payload, CRC32 over both."""
-    stat_names = sorted(record.layer_stats)
-    proxy_names = sorted(record.proxies)
-    n_layers = record.n_layers
-    values = np.empty((n_layers, len(stat_names)), dtype="<f8")
-    for s, name in enumerate(stat_names):
-        column = np.asarray(record.layer_stats[name], dtype=np.float64).reshape(-1)
-        if column.shape[0] != n_layers:
-            raise ValueError(
-                f"arch {record.index}: statistic {name!r} has {column.shape[0]} values for "
-                f"{n_layers} layers"
-            )
-        values[:, s] = column
-    proxies = np.array([record.proxies[n] for n in proxy_names], dtype="<f8")
+    raw = _Raw.from_record(record)
     header = json.dumps(
         {
-            "index": int(record.index),
-            "arch": record.arch,
-            "layer_names": list(record.layer_names),
-            "stats": stat_names,
-            "proxies": proxy_names,
-            "timings": {k: float(v) for k, v in record.timings.items()},
+            "index": raw.index,
+            "arch": raw.arch,
+            "layer_names": raw.layer_names,
+            "stats": list(raw.stat_names),
+            "proxies": list(raw.proxy_names),
+            "timings": raw.timings,
         }
     ).encode()
-    payload = values.tobytes() + proxies.tobytes()
+    payload = raw.values.astype("<f8").tobytes() + raw.proxies.astype("<f8").tobytes()
     crc = zlib.crc32(payload, zlib.crc32(header))
     return _FRAME.pack(_MAGIC, len(header), len(payload), crc) + header + payload
 
@@ -292,6 +306,16 @@ class _Table:
             layer_stats={name: padded[s] for s, name in enumerate(self.stat_names)},
             proxies={name: proxies[:, p].copy() for p, name in enumerate(self.proxy_names)},
         )
+
+
+def records_to_arrays(records: Iterable[ProbeRecord]) -> ProbeArrays:
+    """Padded arrays of in-memory records, row r from the r-th record: exactly the arrays
+    `ProbeCache.load_arrays` gives once those records are cached (the same conversion), so an
+    expression scores a freshly probed network as it scores cached ones. Every record must
+    carry the same statistics and proxies (CacheError otherwise)."""
+    raws = [_Raw.from_record(r) for r in records]
+    stamps: list[Stamp] = [(0, 0, 0)] * len(raws)  # not read from files
+    return _Table.from_raws(raws, stamps).to_arrays(np.arange(len(raws)))
 
 
 def _check_schema(stats: tuple, proxies: tuple, items: Iterable[Any], what: str) -> None:

@@ -211,3 +211,23 @@ def test_lab_composes_dashboard_sample_and_explorer(small_config, bench) -> None
     labels = [label for label, _ in explorer.picker.options]
     assert any(label.startswith("#1 ") for label in labels)
     lab.close()
+
+
+def test_main_thread_stays_responsive_while_the_dashboard_follows_a_search(
+    small_config, bench
+) -> None:
+    search = Search(small_config.with_changes(gens=10_000), benchmark=bench)
+    dashboard = SearchDashboard(search, interval=0.25)
+    dashboard.start()
+    wait_until(lambda: search.generation >= 1)
+    delays = []
+    for _ in range(100):  # what another notebook cell feels: 10 ms naps, measured
+        began = time.perf_counter()
+        time.sleep(0.01)
+        delays.append(time.perf_counter() - began - 0.01)
+    generations = search.generation
+    dashboard.buttons["stop"].click()
+    assert generations >= 3  # the search really ran meanwhile
+    assert float(np.median(delays)) < 0.02
+    assert max(delays) < 0.25
+    dashboard.close()

@@ -21,8 +21,165 @@ SMALL = {"GM_LAB_NB_N": "40", "GM_LAB_NB_GENS": "4", "GM_LAB_NB_POP": "20", "GM_
 # notebook name -> code appended after its last cell: assertions on the kernel's state
 CHECKS: dict[str, str] = {}
 
+CHECKS["01-quickstart.ipynb"] = """
+import math
 
-def run_notebook(path: Path, checks: str, tmp_path: Path, timeout: int = 900) -> nbformat.NotebookNode:
+import numpy as np
+
+from gm_lab import metrics
+from gm_lab.expressions import PROXY_NAMES, parse, to_text
+
+assert (N, GENS, POP, BATCH) == (40, 4, 20, 8), (N, GENS, POP, BATCH)
+
+# 1. the benchmark summary: all of TSS, best CIFAR-10 network #6111 at 94.373 %
+assert summary["n_archs"] == summary["n_with_ground_truth"] == 15625
+assert best_arch["index"] == 6111 and abs(best_arch["test_acc"] - 94.373) < 1e-3
+
+# 2. two disjoint stratified samples sized by N, probed at BATCH, aligned with the benchmark
+assert (config.sample, config.n_search, config.n_heldout) == ("stratified", N, N)
+assert (config.batch_size, config.pop, config.gens) == (BATCH, POP, GENS)
+assert max(data.search_sample.describe()["per_bin"]) == N // 10
+assert 10 <= len(search_split) <= N and 10 <= len(heldout_split) <= N
+assert not set(search_split.arrays.indices) & set(heldout_split.arrays.indices)
+np.testing.assert_array_equal(search_split.arrays.indices, data.search_sample.indices)
+np.testing.assert_array_equal(heldout_split.arrays.indices, data.heldout_sample.indices)
+for split in (search_split, heldout_split):
+    np.testing.assert_array_equal(split.truth, bench.accuracy("cifar10")[split.arrays.indices])
+probed = data.probe["cifar10"]
+assert probed["probed"] + probed["reused"] == len(search_split) + len(heldout_split)
+
+# 3. synflow's printed tau / rho are those of its scores on both samples, recomputed
+scores = np.concatenate([s.arrays.proxies["synflow"] for s in (search_split, heldout_split)])
+truth = np.concatenate([search_split.truth, heldout_split.truth])
+assert len(sample_accuracy) == len(scores) == len(scatter.chart.rows)
+assert tau_synflow == metrics.kendall(scores, truth), tau_synflow
+assert rho_synflow == metrics.spearman(scores, truth), rho_synflow
+assert -1 <= tau_synflow <= 1 and -1 <= rho_synflow <= 1
+assert tau_synflow > 0.2, tau_synflow
+assert f"τ = {tau_synflow:.3f}" in scatter.title_text
+
+# 4. the dashboard's search ran to its last generation in the background and was joined
+assert dashboard.search is search and search.phase == "finished"
+assert result.finished and result.generation == GENS
+assert [e.generation for e in search.history] == list(range(GENS + 1))
+assert [r["gen"] for r in result.logbook] == list(range(GENS + 1))
+assert dashboard.progress.value == GENS + 1
+assert f"data-generation='{GENS}'" in dashboard.status.value
+assert result.probe["cifar10"]["probed"] == 0  # the notebook's probes were reused
+
+# 5. the best proxy parses, is what the editor shows, and is scored on both samples
+best_tree = parse(result.best.expr)
+assert best_editor.readonly and best_editor.text == to_text(best_tree)
+assert dashboard.best_tree.text == best_editor.text
+assert result.best.fitness == result.logbook[-1]["best"]
+assert -1 <= result.best.search_kendall <= 1 and math.isfinite(result.best.heldout_kendall)
+assert sorted(r.expr for r in result.classic) == sorted(PROXY_NAMES)
+table = result.table()
+assert "#1 " in table and "synflow" in table and "held-out τ" in table
+"""
+
+CHECKS["02-teaching-zero-cost-nas.ipynb"] = """
+import math
+
+import numpy as np
+
+from gm_lab import metrics
+from gm_lab.expressions import check_tree, parse, score_expression, to_text
+from gm_lab.probe import list_proxies
+
+assert (N, GENS, POP, BATCH) == (40, 4, 20, 8), (N, GENS, POP, BATCH)
+classic = list_proxies()
+assert len(classic) == 15
+
+# 1. the space: 5 ** 6 cells, 6 edges each; the best CIFAR-10 network
+assert bench.n_archs == 5**6 == 15625
+assert best.index == 6111 and len(cell_edges(best.arch)) == 6
+
+# random and stratified samples of the same size, drawn and then probed identically
+assert (stratified_sample.kind, random_sample.kind) == ("stratified", "random")
+assert len(random_sample) == len(stratified_sample) >= 10
+assert stratified_config.n_search == N and stratified_config.batch_size == BATCH
+np.testing.assert_array_equal(stratified_split.arrays.indices, stratified_sample.indices)
+np.testing.assert_array_equal(random_split.arrays.indices, random_sample.indices)
+assert per_bin["all networks"].sum() == 15625
+assert per_bin["stratified sample"].max() == N // 10
+assert per_bin["stratified sample"].sum() == per_bin["random sample"].sum() == len(random_sample)
+assert list(strata_view.counts["search"]) == list(per_bin["stratified sample"])
+# most of TSS is good: the random sample has more top-bin networks than the stratified one
+assert top_share > 0.5
+assert per_bin["random sample"].iloc[-1] > per_bin["stratified sample"].iloc[-1]
+
+# 2. the classic proxies with their one-line definitions
+assert list(definitions.index) == classic
+assert definitions["definition"].str.len().min() > 10
+assert not definitions["definition"].str.contains("\\n").any()
+
+# 3. the side-by-side table: one row per classic proxy, tau and rho on both samples, recomputed
+assert sorted(proxy_table.index) == sorted(classic)
+assert list(proxy_table.columns) == ["tau_random", "tau_stratified", "rho_random", "rho_stratified"]
+assert np.isfinite(proxy_table.to_numpy()).all() and (proxy_table.abs() <= 1).all().all()
+for name in classic:
+    for label, split in (("random", random_split), ("stratified", stratified_split)):
+        scores = split.arrays.proxies[name]
+        assert proxy_table.loc[name, f"tau_{label}"] == metrics.kendall(scores, split.truth)
+        assert proxy_table.loc[name, f"rho_{label}"] == metrics.spearman(scores, split.truth)
+gap = (proxy_table["tau_random"] - proxy_table["tau_stratified"]).abs()
+assert gap.max() > 0.1, gap
+assert proxy_table["tau_stratified"].is_monotonic_decreasing
+assert 0 < tau_noise < 1
+
+# 4. GP: the crossover / mutation demo gives valid trees; the search ran every generation
+for tree in (child_a, child_b, mutant):
+    check_tree(tree)
+    assert to_text(parse(to_text(tree))) == to_text(tree)
+assert search.phase == "finished" and search_result.finished
+assert search_result.generation == GENS
+assert list(logbook.index) == list(range(GENS + 1))
+assert logbook["best"].is_monotonic_increasing
+np.testing.assert_array_equal(search.data.search_sample.indices, stratified_sample.indices)
+assert search_result.probe["cifar10"]["reused"] >= len(stratified_sample)
+assert len(curve_rows) == 3 * (GENS + 1)
+assert {r["series"] for r in curve_rows} == {"best", "mean", "held-out"}
+parse(search_result.best.expr)
+assert math.isfinite(search_result.best.heldout_kendall)
+
+# 5a. tau of snip vs mean(log(snip_l)) as printed, recomputed; log(snip) ranks like snip
+arrays, truth = stratified_split.arrays, stratified_split.truth
+assert tau_snip == score_expression(parse("snip"), arrays, truth)["kendall"]
+assert tau_snip == proxy_table.loc["snip", "tau_stratified"]
+assert tau_mean_log_snip == score_expression(parse("mean(log(snip_l))"), arrays, truth)["kendall"]
+assert abs(tau_log_snip - tau_snip) < 1e-12
+assert tau_snip != tau_mean_log_snip
+
+# 5b. the edit made from code reached the editor and was rescored
+assert editor.text == "log(snip) + naswot" and not editor.readonly
+assert to_text(edited_expr) == editor.text
+assert edited_score == score_expression(parse(editor.text), arrays, truth)
+assert -1 <= edited_score["kendall"] <= 1
+"""
+
+
+CHECKS["04-reproduce-greenmachine.ipynb"] = """
+from gm_lab.benchmark import Benchmark as _Benchmark
+assert (N, GENS, POP, BATCH) == (40, 4, 20, 8)
+assert list(results) == DATASETS == ["cifar10", "cifar100"]
+for _dataset, _result in results.items():
+    assert _result.finished and _result.generation == GENS
+    assert _result.config.sample == "stratified" and _result.config.bins == 10
+    assert _result.samples["search"]["kind"] == _result.samples["heldout"]["kind"] == "stratified"
+    assert -1 <= _result.best.heldout_kendall <= 1
+    assert table.loc["evolved (best)", _dataset] == _result.best.heldout_kendall
+    for _classic in _result.classic:
+        assert table.loc[_classic.expr, _dataset] == _classic.heldout_kendall
+assert len(table) == 1 + 15 and "synflow" in table.index
+assert dict(beats) == {d: table.loc["evolved (best)", d] > best_classic[d] for d in DATASETS}
+assert sss_summary["n_archs"] == 32768 and sss_summary["n_with_ground_truth"] == 3
+"""
+
+
+def run_notebook(
+    path: Path, checks: str, tmp_path: Path, timeout: int = 900
+) -> nbformat.NotebookNode:
     """Execute `path` plus a `checks` cell in a fresh kernel (cwd: the notebooks folder);
     returns the executed notebook (outputs included)."""
     nb = nbformat.read(path, as_version=4)

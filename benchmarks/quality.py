@@ -165,11 +165,21 @@ def run_one(bench: Benchmark, plan: Plan, dataset: str, seed: int) -> dict[str, 
     out["random_kendall"], out["random_spearman"] = scored["kendall"], scored["spearman"]
     out["classic_random"] = {p: kendall(v, truth) for p, v in arrays.proxies.items()}
     out["transfer"] = {}
-    for other in DATASETS:
-        if other != dataset:
-            arrays, truth, _ = random_split(bench, plan, other)
-            out["transfer"][other] = score_expression(tree, arrays, truth)["kendall"]
+    fill_transfer(bench, plan, out)
     return out
+
+
+def fill_transfer(bench: Benchmark, plan: Plan, run: dict[str, Any]) -> None:
+    """τ on R of a run's best expression against the other datasets' accuracy (probed on
+    theirs), for each dataset whose probe cache already holds R."""
+    tree = parse(run["expr"])
+    for other in DATASETS:
+        if other == run["dataset"] or other in run["transfer"]:
+            continue
+        cache = ProbeCache(plan.configs[other].probe_config(other))
+        if len(cache.missing(plan.random.indices)) == 0:
+            arrays, truth, _ = random_split(bench, plan, other)
+            run["transfer"][other] = score_expression(tree, arrays, truth)["kendall"]
 
 
 def mean_std(values: list[float]) -> str:
@@ -210,14 +220,17 @@ def print_tables(runs: list[dict[str, Any]], datasets: list[str]) -> None:
         cells = []
         for other in datasets:
             key = "random_kendall"
-            values = [r[key] if other == dataset else r["transfer"][other] for r in mine]
-            cells.append(mean_std(values))
+            values = [r[key] if other == dataset else r["transfer"].get(other) for r in mine]
+            known = [v for v in values if v is not None]
+            cells.append(mean_std(known) if known else "not probed")
         print(f"| {dataset} | " + " | ".join(cells) + " |")
 
 
 def cmd_evolve(bench: Benchmark, plan: Plan, args: argparse.Namespace) -> None:
     out = Path(args.out)
     runs: list[dict[str, Any]] = json.loads(out.read_text())["runs"] if out.exists() else []
+    for run in runs:  # transfers whose target dataset was probed after the run
+        fill_transfer(bench, plan, run)
     done = {(r["dataset"], r["seed"]) for r in runs}
     for dataset in args.datasets:
         for seed in args.seeds:
@@ -231,6 +244,7 @@ def cmd_evolve(bench: Benchmark, plan: Plan, args: argparse.Namespace) -> None:
             )
             runs.append(run)
             out.write_text(json.dumps({"runs": runs}, indent=1))  # each run kept at once
+    out.write_text(json.dumps({"runs": runs}, indent=1))
     print_tables(runs, args.datasets)
 
 

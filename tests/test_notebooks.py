@@ -159,6 +159,51 @@ assert -1 <= edited_score["kendall"] <= 1
 """
 
 
+CHECKS["03-hand-edit-and-rescore.ipynb"] = """
+import math
+
+from gm_lab.expressions import score_expression as _score, simplify as _simplify, to_text as _text
+
+assert (N, GENS, POP, BATCH) == (40, 4, 20, 8)
+assert result.finished and result.generation == GENS and result.config.batch_size == BATCH
+
+# 2. the raw best tree simplifies to the reported best, keeping every score it gives
+assert _text(simplified) == result.best.expr and len(simplified) <= len(evolved)
+assert _text(_simplify(simplified)) == _text(simplified)
+_before, _after = heldout.scores(evolved), heldout.scores(simplified)
+assert np.array_equal(_before[np.isfinite(_before)], _after[np.isfinite(_before)])
+assert math.isclose(tau_evolved, result.best.heldout_kendall, abs_tol=1e-12)
+
+# 3. the hand edit (made from code) reached the editor and the explorer
+assert _text(edited) == _text(editor.expression) == _text(explorer.expression)
+assert _text(edited) != _text(simplified) and "log(synflow)" in editor.text
+
+# 4. the explorer's held-out tau and rho are score_expression's, recomputed here
+assert (explorer.split.dataset, explorer.split.role) == ("cifar10", "heldout")
+assert np.array_equal(explorer.split.arrays.indices, heldout.arrays.indices)
+_again = _score(edited, heldout.arrays, heldout.truth)
+assert math.isfinite(explorer_scores["kendall"])
+assert math.isclose(explorer_scores["kendall"], _again["kendall"], abs_tol=1e-12)
+assert math.isclose(explorer_scores["spearman"], _again["spearman"], abs_tol=1e-12)
+
+# 5. CIFAR-100: its own held-out sample, real images at batch 8 (only 20 ship with the data)
+assert heldout100.dataset == "cifar100" and len(heldout100) > 10
+assert tau100_edited == _score(edited, heldout100.arrays, heldout100.truth)["kendall"]
+assert data100.probe["cifar100"]["provenance"]["is_standin"] is (BATCH > 20)
+assert not np.array_equal(heldout100.arrays.indices, heldout.arrays.indices)
+
+# 6. the exported module holds the edited expression and scores as make_scorer does, and as
+# the lab's cache (to the rounding of a padded sample row)
+assert (folder / "my_proxy.py").read_text() == source
+assert "def my_proxy(net, images, labels) -> float:" in source
+assert my_proxy.EXPRESSION == _text(edited) and _text(edited) in my_proxy.my_proxy.__doc__
+assert math.isfinite(exported_score) and exported_score == scorer_score
+assert math.isclose(exported_score, lab_score, rel_tol=1e-9)
+assert index == int(heldout.arrays.indices[np.nanargmax(heldout.scores(edited))])
+assert math.isfinite(tiny_score)
+"""
+
+
 CHECKS["04-reproduce-greenmachine.ipynb"] = """
 from gm_lab.benchmark import Benchmark as _Benchmark
 assert (N, GENS, POP, BATCH) == (40, 4, 20, 8)

@@ -18,6 +18,11 @@ as every reference scores networks):
 6. the proxies' own small passes: synflow (float64, batch 1, BN removed, on a copy) and MeCo
    (one image).
 
+`probe_network` runs these passes on any classifier module (its conv/linear layers found by
+hooks); `probe_architecture` builds a NATS-Bench network from its arch string and delegates to
+it, so both share this one code path. A proxy reading structure a module lacks (Zen's global
+pool, NASWOT's ReLU modules) is NaN for it, with a `ProxyUnavailableWarning`.
+
 Networks and inputs use torch.channels_last by default: average pooling, which dominates TSS
 nets, is much cheaper in that layout; `channels_last=False` gives the same numbers to float32
 rounding (tested). The caller sets torch's thread count (1 per worker process).
@@ -25,7 +30,10 @@ rounding (tested). The caller sets torch's thread count (1 per worker process).
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import time
+import warnings
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -99,6 +107,7 @@ class _RealPass:
     outputs: list[Tensor]
     weight_grads: list[Tensor]
     output_grads: list[Tensor]
+    n_outputs: int  # width of the logits
     relu_kernel: np.ndarray | None = None
     jacobian: np.ndarray | None = None
     grasp: float | None = None
@@ -126,8 +135,11 @@ class _Forward:
     relu_terms: list[Tensor]  # NASWOT kernel term of each ReLU module call
     relu_visited: set[int]  # those whose output received a gradient in a backward since
 
-    def relu_kernel(self) -> np.ndarray:
-        """NASWOT's K: the terms of the ReLUs the backward visited (the reference's filter)."""
+    def relu_kernel(self) -> np.ndarray | None:
+        """NASWOT's K: the terms of the ReLUs the backward visited (the reference's filter);
+        None when the network has no ReLU module at all (NASWOT is undefined for it)."""
+        if not self.relu_terms:
+            return None
         terms = [t for i, t in enumerate(self.relu_terms) if i in self.relu_visited]
         return torch.stack(terms).sum(0).numpy() if terms else np.zeros((self.x.shape[0],) * 2)
 
@@ -180,6 +192,9 @@ def _forward(
     finally:
         for h in handles:
             h.remove()
+    if not isinstance(logits, Tensor) or logits.dim() != 2 or logits.shape[0] != len(labels):
+        shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
+        raise TypeError(f"the network must return logits [{len(labels)}, classes], got {shape}")
     fed = [bn_inputs.get(id(a)) is a for a in outputs]
     loss = F.cross_entropy(logits, labels)
     return _Forward(x, logits, loss, modules, inputs, outputs, fed, relu_terms, relu_visited)
@@ -221,6 +236,7 @@ def _real_pass(
         outputs=[a.detach() for a in fwd.outputs],
         weight_grads=[g.detach() for g in grads[:n]],
         output_grads=[g.detach() for g in grads[n:]],
+        n_outputs=int(fwd.logits.shape[1]),
         relu_kernel=fwd.relu_kernel() if relu_kernel else None,
     )
     if zico:
@@ -303,7 +319,11 @@ def _noise_pass(
 ) -> _NoisePass:
     """Pass 5: the Gaussian batch's layer outputs, and Zen's pair of forwards."""
     pool = _global_pool(net) if zen else None
-    batchnorms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    batchnorms = [  # those keeping running statistics (Zen reads their variances)
+        m
+        for m in net.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_var is not None
+    ]
     if pool is not None:
         for bn in batchnorms:
             bn.reset_running_stats()  # Zen reads the running variances its two forwards leave
@@ -368,12 +388,12 @@ def probe_architecture(
 ) -> ProbeRecord:
     """Statistics and classic proxies of architecture `arch` (benchmark index `index`).
 
-    `batch`/`noise` default to `default_inputs(config)`; pass them when probing many
-    architectures so they are loaded once. `proxies`: True for all, False for the statistics
-    pass alone, or an iterable of proxy names. A proxy whose value is undefined for this network
-    (singular matrix, zero distance) is NaN or ±inf; the record is always complete.
+    Builds the seeded network of `config` and probes it with `probe_network` (the one code
+    path of the passes). `batch`/`noise` default to `default_inputs(config)`; pass them when
+    probing many architectures so they are loaded once. `proxies`: True for all, False for the
+    statistics pass alone, or an iterable of proxy names. A proxy whose value is undefined for
+    this network (singular matrix, zero distance) is NaN or ±inf; the record is always complete.
     """
-    clock = _Clock()
     t_total = time.perf_counter()
     if batch is None or noise is None:
         default_batch, default_noise = default_inputs(config)
@@ -381,55 +401,140 @@ def probe_architecture(
         noise = default_noise if noise is None else noise
     _check_batch(batch, config, "batch")
     _check_batch(noise, config, "noise batch")
+    resolve_proxies(proxies)  # refuse unknown names before building anything
+    num_classes = NUM_CLASSES[config.dataset]
+    start = time.perf_counter()
+    net = build_network(config.space, arch, num_classes, config.seed)
+    build = time.perf_counter() - start
+    record = probe_network(
+        net,
+        batch,
+        noise.images,
+        num_classes=num_classes,
+        proxies=proxies,
+        channels_last=channels_last,
+        grasp=grasp,
+        seed=config.seed,
+        index=index,
+        arch=arch,
+        inplace=True,  # our own network: no copy needed
+    )
+    record.timings = {"build": build, **record.timings}
+    record.timings["total"] = time.perf_counter() - t_total
+    return record
+
+
+class ProxyUnavailableWarning(RuntimeWarning):
+    """A classic proxy cannot be computed for this network (it lacks the structure the proxy
+    reads, or the proxy's own pass fails on it); its value is NaN."""
+
+
+def probe_network(
+    net: nn.Module,
+    batch: Minibatch | tuple[Tensor, Tensor],
+    noise: Tensor | Minibatch | None = None,
+    *,
+    num_classes: int | None = None,
+    proxies: bool | Iterable[str] | None = True,
+    channels_last: bool = True,
+    grasp: GraspMode = "invariance",
+    seed: int = 0,
+    index: int = -1,
+    arch: str = "",
+    inplace: bool = False,
+    threads: int | None = None,
+) -> ProbeRecord:
+    """Statistics and classic proxies of any PyTorch classifier `net`, at its current weights.
+
+    The passes of the module docstring, run on `net`: every nn.Conv2d and nn.Linear called in
+    the forward is a layer (hooks find them, in call order; a module called twice is two
+    layers), so any architecture works, with inputs shaped like `batch`'s images (CPU tensors;
+    `net` on the CPU, returning logits [batch, classes]; `labels` int64 class indices).
+
+    - `batch`: a `Minibatch` or an (images, labels) pair; `noise`: the Gaussian batch (a
+      tensor shaped like the images, or a Minibatch), by default N(0, 1) of the images' shape
+      drawn from a numpy Generator seeded by `seed` (for NATS-Bench input shapes exactly
+      `gaussian_minibatch(dataset, B, seed).images`).
+    - `num_classes`: the classifier's class count (EPE-NAS reads it); default the width of
+      the logits.
+    - `seed`: Zen's ε, the default noise, and torch's global RNG during the passes (forked, so
+      the caller's stream is untouched; it makes dropout and other random layers repeatable).
+    - `index`, `arch`: copied into the record.
+    - `inplace`: probe `net` itself. By default a deep copy is probed, because the passes put
+      the network in train mode, convert it to channels_last and update (Zen: reset) its
+      BatchNorm running statistics; the weights themselves are never changed either way.
+    - `threads`: torch's intra-op thread count during the probe (restored after); None leaves
+      the caller's. Float reductions round differently with another thread count, and ratios
+      of nearly cancelling sums (g_w_ratio_l, ...) amplify that well above 1e-6, so 1, the
+      count the probe workers use, reproduces cached probes bit for bit.
+
+    Proxies that need structure a network may lack are NaN for it, with a
+    `ProxyUnavailableWarning`, never an error: zen without an nn.AdaptiveAvgPool2d module (its
+    f is the feature map entering the last one); naswot without modules whose type name
+    contains "ReLU" (functional activations are invisible to hooks); synflow and meco when
+    their own pass fails on the network (synflow: a float64 copy without BatchNorm, batch 1;
+    meco: one image in train mode, which e.g. BatchNorm1d refuses). Statistics are always
+    complete.
+    """
+    clock = _Clock()
+    t_total = time.perf_counter()
+    images, labels = (batch.images, batch.labels) if isinstance(batch, Minibatch) else batch
+    if isinstance(noise, Minibatch):
+        noise = noise.images
+    elif noise is None:
+        noise = gaussian_like(images, seed)
+    _check_tensors(net, images, labels, noise)
     wanted = resolve_proxies(proxies)
     needs = frozenset().union(*(PROXIES[n].needs for n in wanted))
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    num_classes = NUM_CLASSES[config.dataset]
 
     start = time.perf_counter()
-    net = build_network(config.space, arch, num_classes, config.seed).to(memory_format=fmt)
+    if not inplace:
+        net = copy.deepcopy(net)
+    net = net.to(memory_format=fmt)  # only 4-D parameters change layout
     net.train()
-    images = batch.images.contiguous(memory_format=fmt)
-    noise_images = noise.images.contiguous(memory_format=fmt)
-    clock.add("build", start)
+    images, noise_images = _in_format(images, fmt), _in_format(noise, fmt)
+    clock.add("prepare", start)
 
-    real = _real_pass(
-        net,
-        images,
-        batch.labels,
-        relu_kernel="relu_kernel" in needs,
-        jacobian="jacobian" in needs,
-        zico="zico" in needs,
-        grasp=grasp if "grasp" in needs else None,
-        clock=clock,
-    )
-    noisy = _noise_pass(
-        net, real.modules, noise_images, zen="zen" in needs, seed=config.seed, clock=clock
-    )
-    start = time.perf_counter()
-    layer_stats = compute_statistics(_bundles(real, noisy))
-    clock.add("statistics", start)
-
-    inputs = ProxyInputs(
-        net=net,
-        images=images,
-        labels=batch.labels,
-        num_classes=num_classes,
-        layer_stats=layer_stats,
-        relu_kernel=real.relu_kernel,
-        jacobian=real.jacobian,
-        grasp=real.grasp,
-        zico_halves=real.zico_halves,
-        zen_distance=noisy.zen_distance,
-        bn_running_var=noisy.bn_running_var,
-    )
-    layer_names = real.names
-    del real, noisy
-    values: dict[str, float] = {}
-    for name in wanted:
+    with torch.random.fork_rng(devices=[]), _torch_threads(threads):
+        torch.manual_seed(seed)
+        real = _real_pass(
+            net,
+            images,
+            labels,
+            relu_kernel="relu_kernel" in needs,
+            jacobian="jacobian" in needs,
+            zico="zico" in needs,
+            grasp=grasp if "grasp" in needs else None,
+            clock=clock,
+        )
+        noisy = _noise_pass(
+            net, real.modules, noise_images, zen="zen" in needs, seed=seed, clock=clock
+        )
         start = time.perf_counter()
-        values[name] = _score(name, inputs)
-        clock.add(f"proxy_{name}", start)
+        layer_stats = compute_statistics(_bundles(real, noisy))
+        clock.add("statistics", start)
+
+        inputs = ProxyInputs(
+            net=net,
+            images=images,
+            labels=labels,
+            num_classes=real.n_outputs if num_classes is None else int(num_classes),
+            layer_stats=layer_stats,
+            relu_kernel=real.relu_kernel,
+            jacobian=real.jacobian,
+            grasp=real.grasp,
+            zico_halves=real.zico_halves,
+            zen_distance=noisy.zen_distance,
+            bn_running_var=noisy.bn_running_var,
+        )
+        layer_names = real.names
+        del real, noisy
+        values: dict[str, float] = {}
+        for name in wanted:
+            start = time.perf_counter()
+            values[name] = _score(name, inputs)
+            clock.add(f"proxy_{name}", start)
     clock.add("total", t_total)
     return ProbeRecord(
         index=int(index),
@@ -441,10 +546,84 @@ def probe_architecture(
     )
 
 
+@contextlib.contextmanager
+def _torch_threads(threads: int | None) -> Iterator[None]:
+    """Run the block with `threads` torch threads (None: unchanged), restoring the count."""
+    if threads is None:
+        yield
+        return
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be a positive int or None, got {threads!r}")
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def gaussian_like(images: Tensor, seed: int) -> Tensor:
+    """N(0, 1) float32 noise of `images`' shape from a numpy Generator seeded by `seed`: the
+    draw `gaussian_minibatch` makes, so for a dataset's input shape both give the same images."""
+    rng = np.random.default_rng(seed)
+    return torch.from_numpy(rng.standard_normal(tuple(images.shape), dtype=np.float32))
+
+
+def _check_tensors(net: nn.Module, images: Tensor, labels: Tensor, noise: Tensor) -> None:
+    """Refuse inputs the passes cannot use, with a message saying why."""
+    if not isinstance(net, nn.Module):
+        raise TypeError(f"net must be a torch.nn.Module, got {type(net).__name__}")
+    for what, t in (("images", images), ("labels", labels), ("noise", noise)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{what} must be a torch.Tensor, got {type(t).__name__}")
+        if t.device.type != "cpu":
+            raise ValueError(f"{what} is on {t.device}; the probe runs on the CPU")
+    if any(p.device.type != "cpu" for p in net.parameters()):
+        raise ValueError("the network has parameters off the CPU; the probe runs on the CPU")
+    if images.dim() < 2 or images.shape[0] < 1:
+        raise ValueError(f"images must be a batch [B, ...], got shape {tuple(images.shape)}")
+    if labels.shape != (images.shape[0],) or labels.dtype != torch.int64:
+        raise ValueError(
+            f"labels must be int64 of shape ({images.shape[0]},), got {labels.dtype} "
+            f"{tuple(labels.shape)}"
+        )
+    if noise.shape[1:] != images.shape[1:]:
+        raise ValueError(f"noise has shape {tuple(noise.shape)}; images have {tuple(images.shape)}")
+
+
+def _in_format(t: Tensor, fmt: torch.memory_format) -> Tensor:
+    """`t` in memory format `fmt` (channels_last applies to 4-D batches only)."""
+    return t.contiguous(memory_format=fmt) if t.dim() == 4 else t.contiguous()
+
+
+# Products a network may lack: product -> (its ProxyInputs field, why it is None).
+_MAY_LACK = {
+    "relu_kernel": ("relu_kernel", "the network has no module whose type name contains 'ReLU'"),
+    "zen": ("zen_distance", "no nn.AdaptiveAvgPool2d runs in its forward (Zen's global pool)"),
+}
+# Proxies running a pass of their own on the network, which a network can fail.
+_OWN_PASS = frozenset({"synflow", "meco"})
+_OWN_PASS_ERRORS = (RuntimeError, ValueError, TypeError, NotImplementedError)
+
+
 def _score(name: str, inputs: ProxyInputs) -> float:
-    """One proxy's value; a numerical failure (singular matrix, ...) gives NaN, not an error."""
+    """One proxy's value; a numerical failure (singular matrix, ...) gives NaN, not an error,
+    and so does a network lacking what the proxy reads (with a ProxyUnavailableWarning)."""
+    for product in sorted(PROXIES[name].needs & _MAY_LACK.keys()):
+        field_name, why = _MAY_LACK[product]
+        if getattr(inputs, field_name) is None:
+            return _unavailable(name, why)
     try:
         with np.errstate(all="ignore"):
             return float(PROXIES[name].fn(inputs))
     except NUMERIC_ERRORS:
         return float("nan")
+    except _OWN_PASS_ERRORS as exc:
+        if name not in _OWN_PASS:
+            raise
+        return _unavailable(name, f"its own pass failed ({type(exc).__name__}: {exc})")
+
+
+def _unavailable(name: str, why: str) -> float:
+    warnings.warn(f"proxy {name} is NaN for this network: {why}", ProxyUnavailableWarning, 3)
+    return float("nan")

@@ -37,8 +37,9 @@ def record_stamps(folder: Path) -> dict[str, tuple[int, int]]:
     ("sig", "workers"), [(signal.SIGKILL, "1"), (signal.SIGINT, "2")], ids=["sigkill", "sigint"]
 )
 def test_probe_interrupted_mid_run_resumes_with_only_the_rest(sig: int, workers: str):
-    # ImageNet16-120 (16x16 inputs, a recorded stand-in here) keeps each probe cheap
-    n, dataset = 6, "ImageNet16-120"
+    # ImageNet16-120 (16x16 inputs, a recorded stand-in here) keeps each probe cheap; enough
+    # architectures that the signal lands mid-run even when 2 workers probe 4 per second
+    n, dataset = 16, "ImageNet16-120"
     args = ["probe", "--dataset", dataset, *SMALL, "--n", str(n)]
     folder = cache_folder(ProbeConfig(dataset=dataset, batch_size=8))  # fresh GM_LAB_CACHE
     cmd = [*CLI, *args, "--workers", workers]

@@ -140,9 +140,15 @@ def cmd_literature(bench: Benchmark, plan: Plan, args: argparse.Namespace) -> No
         print(f"| {proxy} | " + " | ".join(cells) + " |")
 
 
-def run_one(bench: Benchmark, plan: Plan, dataset: str, seed: int) -> dict[str, Any]:
-    """One GP run on `dataset` (GP seed `seed`), judged on its held-out samples and on R."""
-    config = plan.configs[dataset].with_changes(gp_seed=seed)
+def run_one(
+    bench: Benchmark, plan: Plan, dataset: str, seed: int, joint: str | None = None
+) -> dict[str, Any]:
+    """One GP run on `dataset` (GP seed `seed`), judged on its held-out samples and on R.
+
+    With `joint`, the fitness is the mean τ on `dataset` and `joint` (EZNAS-style), on the same
+    architectures (drawn on `dataset`'s accuracy, probed on both); reported for `dataset`."""
+    datasets = (dataset,) if joint is None else (dataset, joint)
+    config = plan.configs[dataset].with_changes(gp_seed=seed, datasets=datasets)
     began = time.perf_counter()
     result = Search(config, benchmark=bench).run()
     wall = time.perf_counter() - began
@@ -154,11 +160,12 @@ def run_one(bench: Benchmark, plan: Plan, dataset: str, seed: int) -> dict[str, 
         "seed": seed,
         "expr": best.expr,
         "size": best.size,
-        "search_kendall": best.search_kendall,
-        "strat_kendall": best.heldout_kendall,
-        "strat_spearman": best.heldout_spearman,
+        "joint": joint,
+        "search_kendall": best.row(dataset, "search").kendall,
+        "strat_kendall": best.row(dataset, "heldout").kendall,
+        "strat_spearman": best.row(dataset, "heldout").spearman,
         "seconds": {"total": round(wall, 1), **result.seconds},
-        "classic_strat": {c.expr: c.heldout_kendall for c in result.classic},
+        "classic_strat": {c.expr: c.row(dataset, "heldout").kendall for c in result.classic},
     }
     arrays, truth, _ = random_split(bench, plan, dataset)
     scored = score_expression(tree, arrays, truth)
@@ -236,7 +243,7 @@ def cmd_evolve(bench: Benchmark, plan: Plan, args: argparse.Namespace) -> None:
         for seed in args.seeds:
             if (dataset, seed) in done:
                 continue
-            run = run_one(bench, plan, dataset, seed)
+            run = run_one(bench, plan, dataset, seed, args.joint)
             print(
                 f"{dataset} seed {seed}: strat τ {run['strat_kendall']:.3f}, random τ "
                 f"{run['random_kendall']:.3f}, {run['seconds']['total']:.0f} s: {run['expr']}",
@@ -260,6 +267,9 @@ def main() -> None:
     parser.add_argument("--gens", type=int, default=50)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", default="benchmarks/quality.json")
+    parser.add_argument(
+        "--joint", help="evolve: fitness = mean τ on each dataset and this one (same archs)"
+    )
     args = parser.parse_args()
     bench = Benchmark.load("tss")
     plan = make_plan(bench, args)

@@ -43,7 +43,15 @@ def test_probe_interrupted_mid_run_resumes_with_only_the_rest(sig: int, workers:
     args = ["probe", "--dataset", dataset, *SMALL, "--n", str(n)]
     folder = cache_folder(ProbeConfig(dataset=dataset, batch_size=8))  # fresh GM_LAB_CACHE
     cmd = [*CLI, *args, "--workers", workers]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # a shell runs background jobs with SIGINT ignored, and children inherit that: give
+        # the CLI the default disposition a user's terminal gives it (Ctrl-C interrupts)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 120
     while len(record_stamps(folder)) < 2 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)

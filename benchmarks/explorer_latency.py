@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from quality import make_plan, random_split
+from quality import build_parser, make_plan, random_split
 
 from gm_lab.benchmark import Benchmark
 from gm_lab.evolution.fitness import Split
@@ -42,9 +42,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=30)
     args = parser.parse_args()
-    plan_args = argparse.Namespace(
-        search=300, heldout=200, random=1000, pop=100, gens=50, workers=2
-    )
+    plan_args = build_parser().parse_args(["probe"])  # the samples quality.py probed
     bench = Benchmark.load("tss")
     plan = make_plan(bench, plan_args)
     arrays, truth, _ = random_split(bench, plan, "cifar10")

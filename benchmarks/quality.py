@@ -255,7 +255,7 @@ def cmd_evolve(bench: Benchmark, plan: Plan, args: argparse.Namespace) -> None:
     print_tables(runs, args.datasets)
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("step", choices=["probe", "literature", "evolve"])
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
@@ -270,7 +270,11 @@ def main() -> None:
     parser.add_argument(
         "--joint", help="evolve: fitness = mean τ on each dataset and this one (same archs)"
     )
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     bench = Benchmark.load("tss")
     plan = make_plan(bench, args)
     {"probe": cmd_probe, "literature": cmd_literature, "evolve": cmd_evolve}[args.step](

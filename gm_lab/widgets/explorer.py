@@ -136,18 +136,14 @@ class ProxyExplorer(w.VBox):
         """Score the editor's expression on the chosen split and refresh its τ/ρ and scatter."""
         began = time.perf_counter()
         split, tree = self.split, self.editor.expression
-        scores = split.scores(tree)
         with self.hold_sync():
-            self.scatter.update(
-                split.arrays.indices,
-                split.arrays.archs,
-                scores,
-                split.truth,
-                strata=self._strata(split),
-                label=f"{split.dataset} {split.role}",
+            result = self._show(
+                self.scatter,
+                self.scores,
+                split.scores(tree),
+                to_text(tree),
+                f"{split.dataset} {split.role}",
             )
-            result = {"kendall": self.scatter.kendall, "spearman": self.scatter.spearman}
-            self.scores.value = _score_html(to_text(tree), result, len(split))
         self.last_seconds = time.perf_counter() - began
         return result
 
@@ -157,23 +153,33 @@ class ProxyExplorer(w.VBox):
 
     def _score_baseline(self) -> None:
         name = self.baseline_picker.value
-        if name is None:
-            return
+        if name is not None:
+            values = np.asarray(self.split.arrays.proxies[name], dtype=float)
+            self._show(
+                self.baseline_scatter, self.baseline_scores, values, name, f"baseline {name}"
+            )
+
+    def _show(
+        self,
+        scatter: CorrelationScatter,
+        scores_html: w.HTML,
+        scores: np.ndarray,
+        text: str,
+        label: str,
+    ) -> dict[str, float]:
+        """Put `scores` of the chosen split on `scatter` and its τ/ρ under `text`."""
         split = self.split
-        values = np.asarray(split.arrays.proxies[name], dtype=float)
-        self.baseline_scatter.update(
+        scatter.update(
             split.arrays.indices,
             split.arrays.archs,
-            values,
+            scores,
             split.truth,
             strata=self._strata(split),
-            label=f"baseline {name}",
+            label=label,
         )
-        result = {
-            "kendall": self.baseline_scatter.kendall,
-            "spearman": self.baseline_scatter.spearman,
-        }
-        self.baseline_scores.value = _score_html(name, result, len(split))
+        result = {"kendall": scatter.kendall, "spearman": scatter.spearman}
+        scores_html.value = _score_html(text, result, len(split))
+        return result
 
     def _strata(self, split: Split) -> np.ndarray:
         return assign_bins(split.truth, bin_edges(split.truth, self.bins))

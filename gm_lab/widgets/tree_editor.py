@@ -18,12 +18,12 @@ import anywidget
 import traitlets
 from deap import gp
 
+from gm_lab.export import expression_tree
 from gm_lab.expressions import (
     OPS,
     PROXY_NAMES,
     STAT_NAMES,
     ExpressionError,
-    check_tree,
     from_json,
     parse,
     to_json,
@@ -74,14 +74,9 @@ def build_palette() -> dict[str, Any]:
 
 def _coerce(value: ExpressionLike) -> gp.PrimitiveTree:
     """A checked DEAP tree from text, a tree, or the JSON form; ExpressionError if invalid."""
-    if isinstance(value, str):
-        return parse(value)
-    if isinstance(value, gp.PrimitiveTree):
-        check_tree(value)
-        return gp.PrimitiveTree(list(value))
     if isinstance(value, dict):
         return from_json(value)
-    raise TypeError(f"expected expression text, a gp.PrimitiveTree or its JSON form, got {value!r}")
+    return expression_tree(value)
 
 
 def _read_proposal(proposal: dict[str, Any]) -> gp.PrimitiveTree:

@@ -121,7 +121,10 @@ def jupyter_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         "GM_LAB_CACHE": str(base / "cache"),
         "PYTHONUNBUFFERED": "1",
     }
-    env.setdefault("GM_LAB_DATA", str(REPO.parent / "shared" / "data"))
+    # absolute: the server and its kernels run in another folder than a relative path assumes
+    env["GM_LAB_DATA"] = str(
+        Path(env.get("GM_LAB_DATA", REPO.parent / "shared" / "data")).resolve()
+    )
     log = (base / "server.log").open("w")
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", *_server_args(port, root)],

@@ -24,6 +24,16 @@ from gm_lab.widgets import ProxyExplorer, SearchDashboard, StratifiedSampleView,
 """
 
 
+def wait_for_phase(page, phase: str) -> None:
+    """Until the dashboard's status shows the search in `phase`."""
+    page.wait_for_function(
+        "p => [...document.querySelectorAll('.gm-dashboard .gm-phase')]"
+        ".some(e => e.textContent.trim() === p)",
+        arg=phase,
+        timeout=30_000,
+    )
+
+
 def _tau(page) -> float:
     text = panel(page).locator(".gm-explorer .gm-tau-value").first.inner_text()
     return float(text)
@@ -111,11 +121,7 @@ def test_pause_and_resume_a_live_search(page, jupyter_lab) -> None:
     screenshot(view, "dashboard")
 
     view.locator("button.gm-pause").click()
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('.gm-dashboard .gm-phase')]"
-        ".some(e => e.textContent.trim() === 'paused')",
-        timeout=30_000,
-    )
+    wait_for_phase(page, "paused")
     paused_at = generation()
     assert paused_at >= running
     time.sleep(2.0)
@@ -124,11 +130,7 @@ def test_pause_and_resume_a_live_search(page, jupyter_lab) -> None:
     view.locator("button.gm-resume").click()
     wait_generation_above(paused_at + 2)  # and runs again
     view.locator("button.gm-stop").click()
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('.gm-dashboard .gm-phase')]"
-        ".some(e => e.textContent.trim() === 'stopped')",
-        timeout=30_000,
-    )
+    wait_for_phase(page, "stopped")
 
 
 def test_sample_view_and_lab_render(page, jupyter_lab) -> None:

@@ -8,7 +8,10 @@ The architectures, per dataset D in CIFAR-10, CIFAR-100, ImageNet16-120:
 - one uniform random held-out sample R of `--random` architectures (default 1,000), drawn once
   (seed 0) among the architectures that none of the three datasets' search or stratified
   held-out samples took, so R is unseen by every search and shared by all datasets: it
-  estimates the whole-space τ and carries the transfer scores (evolved on D, judged on E).
+  estimates the whole-space τ and carries the transfer scores (evolved on D, judged on E);
+- with `--search-sample mixed` (or `random`), the search sample is instead what `gm-lab evolve
+  --sample mixed --n SEARCH_N --seed 0` draws when R and D's stratified held-out sample are
+  kept out of it (`SearchConfig.exclude`); the held-out samples and R stay the same.
 
 Three steps, each resumable (the probe cache keeps what is done):
 
@@ -16,6 +19,8 @@ Three steps, each resumable (the probe cache keeps what is done):
     python benchmarks/quality.py probe        # ~1.3 k archs per dataset, 2 workers
     python benchmarks/quality.py literature   # classic proxies' Spearman ρ on R vs published
     python benchmarks/quality.py evolve --seeds 0 1 2 --out benchmarks/quality.json
+
+(`--search-sample mixed --search-n 600` on `probe` and `evolve` for the mixed search sample.)
 
 `evolve` prints the per-dataset table (mean ± std over GP seeds, every classic proxy on the
 same architectures) and the transfer table, and saves every run's numbers as JSON.
@@ -41,7 +46,7 @@ from gm_lab.expressions import parse, score_expression
 from gm_lab.metrics import kendall, spearman
 from gm_lab.probe.cache import ProbeCache
 from gm_lab.probe.runner import probe_many
-from gm_lab.sampling import Sample, random_sample
+from gm_lab.sampling import SAMPLE_KINDS, Sample, random_sample
 
 PUBLISHED_SPEARMAN = {  # Abdelfattah et al. ICLR 2021 Table 1 (all of NAS-Bench-201, batch 64)
     "synflow": (0.74, 0.76, 0.75),
@@ -90,6 +95,18 @@ def make_plan(bench: Benchmark, args: argparse.Namespace) -> Plan:
     for dataset in DATASETS[1:]:
         shared[~np.isfinite(bench.accuracy(dataset))] = np.nan
     rand = random_sample(shared, args.random, seed=0, exclude=np.unique(taken))
+    if args.search_sample != "stratified":
+        for dataset in DATASETS:
+            heldout = samples[dataset][1]
+            kept_apart = np.concatenate([rand.indices, heldout.indices])
+            config = configs[dataset].with_changes(
+                sample=args.search_sample,
+                n_search=args.search_n,
+                n_heldout=0,
+                exclude=tuple(kept_apart),
+            )
+            search, _ = draw_samples(bench, config)
+            configs[dataset], samples[dataset] = config, (search, heldout)
     return Plan(configs, samples, rand)
 
 
@@ -110,6 +127,13 @@ def random_split(bench: Benchmark, plan: Plan, dataset: str, probe_dataset: str 
     cache = ProbeCache(plan.configs[probe_dataset].probe_config(probe_dataset))
     arrays = cache.load_arrays(plan.random.indices)
     return arrays, bench.accuracy(dataset)[arrays.indices], cache
+
+
+def heldout_split(bench: Benchmark, plan: Plan, dataset: str):
+    """The probe arrays of `dataset`'s stratified held-out sample, and its accuracy there."""
+    cache = ProbeCache(plan.configs[dataset].probe_config(dataset))
+    arrays = cache.load_arrays(plan.samples[dataset][1].indices)
+    return arrays, bench.accuracy(dataset)[arrays.indices]
 
 
 def cmd_literature(bench: Benchmark, plan: Plan, args: argparse.Namespace) -> None:
@@ -158,19 +182,20 @@ def run_one(
     out: dict[str, Any] = {
         "dataset": dataset,
         "seed": seed,
+        "search_sample": config.sample,
         "expr": best.expr,
         "size": best.size,
         "joint": joint,
         "search_kendall": best.row(dataset, "search").kendall,
-        "strat_kendall": best.row(dataset, "heldout").kendall,
-        "strat_spearman": best.row(dataset, "heldout").spearman,
         "seconds": {"total": round(wall, 1), **result.seconds},
-        "classic_strat": {c.expr: c.row(dataset, "heldout").kendall for c in result.classic},
     }
-    arrays, truth, _ = random_split(bench, plan, dataset)
-    scored = score_expression(tree, arrays, truth)
-    out["random_kendall"], out["random_spearman"] = scored["kendall"], scored["spearman"]
-    out["classic_random"] = {p: kendall(v, truth) for p, v in arrays.proxies.items()}
+    for split, (arrays, truth) in {
+        "strat": heldout_split(bench, plan, dataset),
+        "random": random_split(bench, plan, dataset)[:2],
+    }.items():
+        scored = score_expression(tree, arrays, truth)
+        out[f"{split}_kendall"], out[f"{split}_spearman"] = scored["kendall"], scored["spearman"]
+        out[f"classic_{split}"] = {p: kendall(v, truth) for p, v in arrays.proxies.items()}
     out["transfer"] = {}
     fill_transfer(bench, plan, out)
     return out
@@ -200,8 +225,9 @@ def print_tables(runs: list[dict[str, Any]], datasets: list[str]) -> None:
         mine = [r for r in runs if r["dataset"] == dataset]
         if not mine:
             continue
+        kind = mine[0].get("search_sample", "stratified")
         print(f"\n### {dataset}: Kendall τ ({len(mine)} GP seeds)\n")
-        print("| proxy | search (stratified) | held-out stratified | held-out random R |")
+        print(f"| proxy | search ({kind}) | held-out stratified | held-out random R |")
         print("|---|---|---|---|")
         print(
             f"| **evolved** | {mean_std([r['search_kendall'] for r in mine])} | "
@@ -259,7 +285,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("step", choices=["probe", "literature", "evolve"])
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
-    parser.add_argument("--search", type=int, default=300, help="stratified search sample")
+    parser.add_argument(
+        "--search", type=int, default=300, help="stratified search sample (fixes R, too)"
+    )
+    parser.add_argument(
+        "--search-sample", choices=SAMPLE_KINDS, default="stratified", help="search sample kind"
+    )
+    parser.add_argument(
+        "--search-n", type=int, default=600, help="search sample size when not stratified"
+    )
     parser.add_argument("--heldout", type=int, default=200, help="stratified held-out sample")
     parser.add_argument("--random", type=int, default=1000, help="random held-out sample R")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="GP seeds")

@@ -5,6 +5,9 @@ that knows all architectures but has results for few never makes up a value.
 - `random_sample`: uniform without replacement.
 - `stratified_sample`: k accuracy bins (equal-width by default, equal-frequency as an option),
   n per bin, or the whole bin when it is smaller: a proxy must separate bad from good networks.
+- `mixed_sample`: half stratified, the rest uniform random. A stratified sample holds few
+  architectures of the dense top of the accuracy range, where most of a space lies; the random
+  half makes a proxy rank those too, as the whole-space correlation demands.
 - `search_heldout_split`: a search sample and a disjoint held-out sample, so a search is never
   judged on architectures it has seen.
 """
@@ -16,7 +19,8 @@ from typing import Literal
 
 import numpy as np
 
-SampleKind = Literal["random", "stratified"]
+SampleKind = Literal["random", "stratified", "mixed"]
+SAMPLE_KINDS: tuple[SampleKind, ...] = ("random", "stratified", "mixed")
 Binning = Literal["width", "frequency"]
 
 
@@ -118,6 +122,36 @@ def stratified_sample(
     )
 
 
+def mixed_sample(
+    accuracy: np.ndarray,
+    n: int,
+    k: int = 10,
+    seed: int = 0,
+    binning: Binning = "width",
+    exclude: np.ndarray | None = None,
+) -> Sample:
+    """`n` architectures: a stratified half (n // 2 // k per bin, fewer where a bin is small),
+    then uniform random ones among the rest until there are `n` (all if fewer have ground
+    truth). `bins` gives every index's accuracy bin, random ones included."""
+    if n < 2:
+        raise ValueError(f"a mixed sample needs at least 2 architectures, got {n}")
+    strata = stratified_sample(accuracy, max(1, n // 2 // k), k, seed, binning, exclude)
+    taken = strata.indices if exclude is None else np.concatenate([exclude, strata.indices])
+    fill = _candidates(accuracy, taken)
+    rng = np.random.default_rng([seed, 1])  # its own stream: the strata stay stratified_sample's
+    rest = rng.choice(fill, size=min(n - len(strata), len(fill)), replace=False)
+    edges = strata.bin_edges
+    assert edges is not None and strata.bins is not None
+    accuracy = np.asarray(accuracy, dtype=float)
+    return Sample(
+        indices=np.concatenate([strata.indices, rest]).astype(int),
+        kind="mixed",
+        seed=seed,
+        bin_edges=edges,
+        bins=np.concatenate([strata.bins, assign_bins(accuracy[rest], edges)]).astype(int),
+    )
+
+
 def draw_sample(
     accuracy: np.ndarray,
     kind: SampleKind,
@@ -132,7 +166,9 @@ def draw_sample(
         return random_sample(accuracy, n, seed, exclude)
     if kind == "stratified":
         return stratified_sample(accuracy, max(1, n // k), k, seed, binning, exclude)
-    raise ValueError(f"unknown sample kind {kind!r}; choose 'random' or 'stratified'")
+    if kind == "mixed":
+        return mixed_sample(accuracy, n, k, seed, binning, exclude)
+    raise ValueError(f"unknown sample kind {kind!r}; choose one of {', '.join(SAMPLE_KINDS)}")
 
 
 def search_heldout_split(

@@ -46,9 +46,11 @@ from gm_lab.evolution import (
     search_random,
 )
 from gm_lab.evolution.checkpoint import checkpoint_path
+from gm_lab.evolution.data import draw_samples
 from gm_lab.expressions import Scalar, check_tree, parse, to_text
 from gm_lab.inputs import StandInImagesWarning
 from gm_lab.probe import list_proxies
+from gm_lab.sampling import random_sample
 
 torch.set_num_threads(1)  # 2 torch threads on 2 contended cores are many times slower
 
@@ -252,8 +254,30 @@ def test_search_config_checks_and_normalises():
     ):
         with pytest.raises(SearchConfigError):
             SearchConfig(**bad)
+    with pytest.raises(SearchConfigError, match="random, stratified, mixed"):
+        SearchConfig(sample="uniform")
     config = SearchConfig(datasets=("cifar10", "ImageNet16-120"), n_heldout=0)
     assert SearchConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    config = SearchConfig(sample="mixed", exclude=[np.int64(9), 3, 9])
+    assert config.exclude == (3, 9)
+    assert SearchConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+
+
+def test_samples_keep_the_excluded_architectures_apart(bench):
+    """A test set kept out of every search: neither sample takes any of it, both keep their
+    sizes, and a config without it draws exactly what it drew before."""
+    plain = SearchConfig(sample="mixed", n_search=300, n_heldout=100)
+    search, heldout = draw_samples(bench, plain)
+    assert search.kind == heldout.kind == "mixed" and len(search) == 300
+    kept_apart = random_sample(bench.accuracy("cifar10"), 2000, seed=5).indices
+    config = plain.with_changes(exclude=tuple(kept_apart))
+    search2, heldout2 = draw_samples(bench, config)
+    assert len(search2) == 300 and len(heldout2) == 100
+    taken = set(search2.indices.tolist()) | set(heldout2.indices.tolist())
+    assert not taken & set(kept_apart.tolist())
+    assert not set(search2.indices.tolist()) & set(heldout2.indices.tolist())
+    assert set(search.indices.tolist()) != set(search2.indices.tolist())
+    np.testing.assert_array_equal(draw_samples(bench, plain)[0].indices, search.indices)
 
 
 # ---- determinism and checkpoints ----------------------------------------------------------------

@@ -10,6 +10,7 @@ from gm_lab.sampling import (
     assign_bins,
     bin_edges,
     draw_sample,
+    mixed_sample,
     random_sample,
     search_heldout_split,
     stratified_sample,
@@ -59,12 +60,33 @@ def test_equal_frequency_bins_hold_equal_counts(acc):
     np.testing.assert_array_equal(np.bincount(s.bins, minlength=5), [30] * 5)
 
 
+def test_mixed_sample_is_half_stratified_and_filled_at_random(acc):
+    s = mixed_sample(acc, 600, k=10, seed=0)
+    strata = stratified_sample(acc, n_per_bin=30, k=10, seed=0)
+    assert len(s) == 600 and len(set(s.indices.tolist())) == 600 and s.kind == "mixed"
+    np.testing.assert_array_equal(s.indices[: len(strata)], strata.indices)
+    np.testing.assert_array_equal(s.bin_edges, strata.bin_edges)
+    np.testing.assert_array_equal(assign_bins(acc[s.indices], s.bin_edges), s.bins)
+    # the random fill follows the space, whose archs crowd the top bins: more of the sample
+    # lies there than in the stratified half alone, and every bin keeps its stratified share
+    top = s.bins >= 8
+    assert top.mean() > 0.35 > (strata.bins >= 8).mean()
+    assert (np.bincount(s.bins, minlength=10) >= np.bincount(strata.bins, minlength=10)).all()
+    np.testing.assert_array_equal(mixed_sample(acc, 600, seed=0).indices, s.indices)
+    assert set(mixed_sample(acc, 600, seed=1).indices.tolist()) != set(s.indices.tolist())
+    kept_apart = s.indices[::2]
+    other = mixed_sample(acc, 600, seed=0, exclude=kept_apart)
+    assert len(other) == 600 and not set(other.indices.tolist()) & set(kept_apart.tolist())
+    with pytest.raises(ValueError, match="at least 2"):
+        mixed_sample(acc, 1)
+
+
 def test_search_and_heldout_never_overlap(acc):
-    for kind in ("random", "stratified"):
+    for kind in ("random", "stratified", "mixed"):
         search, heldout = search_heldout_split(acc, kind, 500, 1000, seed=0)
         assert not set(search.indices.tolist()) & set(heldout.indices.tolist())
         assert len(search) <= 500 and len(heldout) <= 1000 and len(heldout) > 500
-        if kind == "stratified":
+        if kind != "random":
             np.testing.assert_array_equal(search.bin_edges, heldout.bin_edges)
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from gm_lab.benchmark import DATASETS, SPACES, normalise_dataset
 from gm_lab.cli.probe import _non_negative, _positive
+from gm_lab.sampling import SAMPLE_KINDS
 
 if TYPE_CHECKING:  # gm_lab.evolution imports torch (via the probe): keep `gm-lab --help` fast
     from gm_lab.evolution import GenerationEvent, Search, SearchConfig, SearchResult
@@ -88,9 +89,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         help=f"dataset, or several separated by commas (fitness aggregates over them); "
         f"one of {list(DATASETS)} ({d['datasets'][0]})",
     )
-    evolve.add_argument(
-        "--sample", choices=("random", "stratified"), help=f"search sample ({d['sample']})"
-    )
+    evolve.add_argument("--sample", choices=SAMPLE_KINDS, help=f"search sample ({d['sample']})")
     evolve.add_argument(
         "--n", type=_positive, help=f"search sample size, stratified: n // bins per bin "
         f"({d['n_search']})"
@@ -102,7 +101,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     evolve.add_argument(
         "--heldout-sample",
-        choices=("random", "stratified"),
+        choices=SAMPLE_KINDS,
         help="held-out sample kind (default: as --sample)",
     )
     evolve.add_argument("--bins", type=_positive, help=f"accuracy bins ({d['bins']})")

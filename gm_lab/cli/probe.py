@@ -22,7 +22,7 @@ import numpy as np
 
 from gm_lab.benchmark import DATASETS, SPACES, Benchmark, normalise_dataset
 from gm_lab.errors import GmLabError
-from gm_lab.sampling import Sample, draw_sample
+from gm_lab.sampling import SAMPLE_KINDS, Sample, draw_sample
 
 if TYPE_CHECKING:  # gm_lab.probe imports torch: keep `gm-lab --help` and `data` fast
     from gm_lab.probe.cache import ProbeArrays, ProbeCache
@@ -74,7 +74,12 @@ def _sample_arguments(parser: argparse.ArgumentParser, kind: str, n: int) -> Non
     parser.add_argument(
         "--dataset", type=normalise_dataset, default="cifar10", help=f"one of {list(DATASETS)}"
     )
-    parser.add_argument("--sample", choices=("random", "stratified"), default=kind)
+    parser.add_argument(
+        "--sample",
+        choices=SAMPLE_KINDS,
+        default=kind,
+        help="even across accuracy bins (stratified), uniform (random) or half of each (mixed)",
+    )
     parser.add_argument(
         "--n", type=_positive, default=n, help="sample size (stratified: n // bins/bin)"
     )

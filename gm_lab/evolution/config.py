@@ -12,7 +12,7 @@ from typing import Any, Literal
 from gm_lab.benchmark import SPACES, normalise_dataset
 from gm_lab.errors import GmLabError
 from gm_lab.probe.record import ProbeConfig
-from gm_lab.sampling import SampleKind
+from gm_lab.sampling import SAMPLE_KINDS, SampleKind
 
 Metric = Literal["kendall", "spearman"]
 Aggregate = Literal["mean", "min"]
@@ -39,7 +39,8 @@ class SearchConfig:
     n_search: int = 200
     n_heldout: int = 200
     heldout_sample: SampleKind | None = None  # None: the same kind as `sample`
-    bins: int = 10  # accuracy bins of a stratified sample
+    bins: int = 10  # accuracy bins of a stratified (or mixed) sample
+    exclude: tuple[int, ...] = ()  # architectures no sample takes, e.g. a test set kept apart
     seed: int = 0  # seeds the samples (and the GP run, unless gp_seed is set)
     gp_seed: int | None = None  # another GP run on the same samples (and probes)
 
@@ -79,6 +80,7 @@ class SearchConfig:
             raise SearchConfigError(str(exc)) from None
         object.__setattr__(self, "datasets", datasets)
         object.__setattr__(self, "init_depth", tuple(int(d) for d in self.init_depth))
+        object.__setattr__(self, "exclude", tuple(sorted({int(i) for i in self.exclude})))
         object.__setattr__(self, "size_penalty", float(self.size_penalty))
         for name in ("cache_dir", "checkpoint_dir"):  # paths as text: the config is JSON-ready
             value = getattr(self, name)
@@ -96,8 +98,8 @@ class SearchConfig:
         for name in ("sample", "heldout_sample"):
             value = getattr(self, name)
             need(
-                value in ("random", "stratified") or (name == "heldout_sample" and value is None),
-                f"{name} {value!r} must be 'random' or 'stratified'",
+                value in SAMPLE_KINDS or (name == "heldout_sample" and value is None),
+                f"{name} {value!r} must be one of {', '.join(SAMPLE_KINDS)}",
             )
         for name, low in [
             ("n_search", 2), ("n_heldout", 0), ("bins", 1), ("pop", 2), ("gens", 0),
@@ -150,6 +152,7 @@ class SearchConfig:
         out = asdict(self)
         out["datasets"] = list(self.datasets)
         out["init_depth"] = list(self.init_depth)
+        out["exclude"] = list(self.exclude)
         return out
 
     @classmethod
@@ -162,8 +165,9 @@ class SearchConfig:
         values = dict(data)
         if "datasets" in values:
             values["datasets"] = tuple(values["datasets"])
-        if "init_depth" in values:
-            values["init_depth"] = tuple(values["init_depth"])
+        for name in ("init_depth", "exclude"):
+            if name in values:
+                values[name] = tuple(values[name])
         return cls(**values)
 
     def with_changes(self, **changes: Any) -> SearchConfig:

@@ -68,9 +68,12 @@ def sampling_accuracy(bench: Benchmark, datasets: tuple[str, ...]) -> np.ndarray
 
 def draw_samples(bench: Benchmark, config: SearchConfig) -> tuple[Sample, Sample | None]:
     """The search sample (exactly `gm-lab score`'s sample for the same settings) and the
-    disjoint held-out sample (None when `n_heldout` is 0)."""
+    disjoint held-out sample (None when `n_heldout` is 0), neither taking `config.exclude`."""
     accuracy = sampling_accuracy(bench, config.datasets)
-    search = draw_sample(accuracy, config.sample, config.n_search, config.seed, k=config.bins)
+    kept_apart = np.asarray(config.exclude, dtype=int)
+    search = draw_sample(
+        accuracy, config.sample, config.n_search, config.seed, k=config.bins, exclude=kept_apart
+    )
     if config.n_heldout == 0:
         return search, None
     heldout = draw_sample(
@@ -79,7 +82,7 @@ def draw_samples(bench: Benchmark, config: SearchConfig) -> tuple[Sample, Sample
         config.n_heldout,
         config.seed + 1,
         k=config.bins,
-        exclude=search.indices,
+        exclude=np.concatenate([kept_apart, search.indices]),
     )
     return search, heldout
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from gm_lab.inputs import gaussian_minibatch
@@ -32,11 +33,13 @@ from gm_lab.probe import (
 )
 from gm_lab.probe.proxies import (
     epe_nas_score,
+    grasp_exact,
     jacov_score,
     meco_score,
     min_eigenvalues,
     naswot_score,
     relu_code_kernel,
+    weighted_layers,
     zico_from_gradients,
     zico_score,
 )
@@ -229,6 +232,9 @@ def test_naswot_kernel_of_known_codes() -> None:
     assert kernel.tolist() == [[3, 1, 1], [1, 3, 1], [1, 1, 3]]
     assert naswot_score(kernel.numpy()) == pytest.approx(math.log(20.0))  # det = 27 - 9 + 2
     assert naswot_score(np.ones((2, 2))) == -math.inf  # identical codes: singular
+    maps = torch.randn(6, 5, 4, 3, generator=torch.Generator().manual_seed(0))
+    nhwc = maps.contiguous(memory_format=torch.channels_last)  # read without a copy
+    assert torch.equal(relu_code_kernel(nhwc), relu_code_kernel(maps))
 
 
 def _naswot_reference(arch: str, images: torch.Tensor, labels: torch.Tensor) -> float:
@@ -310,6 +316,15 @@ def test_grasp_by_invariance_equals_the_exact_double_backward(
         }
         exact = values["shared"].proxies["grasp"]
         assert values["separate"].proxies["grasp"] == pytest.approx(exact, rel=1e-4, abs=1e-6)
+        # the probe's lean BatchNorm double backward against PyTorch's own, foresight's way
+        batch, _ = inputs
+        net = build_network("tss", arch, 10, 0).to(memory_format=torch.channels_last).train()
+        loss = F.cross_entropy(
+            net(batch.images.contiguous(memory_format=torch.channels_last)), batch.labels
+        )
+        weights = [m.weight for m in weighted_layers(net)]
+        grads = torch.autograd.grad(loss, weights, create_graph=True)
+        assert grasp_exact(weights, list(grads)) == pytest.approx(exact, rel=1e-4, abs=1e-6)
         scale = float(np.sum(values["shared"].layer_stats["grad_norm_l"] ** 2))
         assert abs(values["invariance"].proxies["grasp"] - exact) <= 1e-3 * scale
 

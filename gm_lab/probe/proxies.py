@@ -101,9 +101,14 @@ def relu_code_kernel(pre_activation: Tensor) -> Tensor:
     """One ReLU's NASWOT term c cᵀ + (1-c)(1-c)ᵀ, c the binary codes (x > 0) per sample.
 
     Uses (1-c)(1-c)ᵀ = D - s_i - s_j + c cᵀ (s the row sums, D the code length): one matmul.
-    Exact: 0/1 products summed in float32 are exact below 2^24 units per layer.
+    Exact: 0/1 products summed in float32 are exact below 2^24 units per layer, so the order
+    of a sample's code positions does not matter: a channels_last map is read as it lies in
+    memory (N, H, W, C), without a copy.
     """
-    codes = (pre_activation.detach() > 0).reshape(pre_activation.shape[0], -1).float()
+    pre = pre_activation.detach()
+    if pre.dim() == 4 and pre.is_contiguous(memory_format=torch.channels_last):
+        pre = pre.permute(0, 2, 3, 1)
+    codes = (pre > 0).reshape(pre.shape[0], -1).float()
     same_on = (codes @ codes.T).double()
     on = codes.sum(1).double()
     return codes.shape[1] - on[:, None] - on[None, :] + 2 * same_on

@@ -1,0 +1,67 @@
+"""`lean_batchnorm`: the same BatchNorm, forward and backward, with a closed-form second order."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from gm_lab.probe.batchnorm import lean_batchnorm
+
+
+def _second_order(
+    bn: nn.Module, x: torch.Tensor, wrt: str, lean: bool
+) -> tuple[list[torch.Tensor], ...]:
+    """Output, first-order grads and a Hessian-vector product of a nonlinear loss through `bn`."""
+    weight_out = torch.linspace(-1, 1, x.numel(), dtype=x.dtype).reshape(x.shape)
+    inputs = {"x": [x], "all": [x, bn.weight, bn.bias]}[wrt]
+    with lean_batchnorm(bn) if lean else torch.enable_grad():
+        y = bn(x)
+    loss = (y.pow(3) * weight_out).sum()
+    grads = torch.autograd.grad(loss, inputs, create_graph=True)
+    probe = sum(
+        (g * torch.cos(torch.arange(g.numel(), dtype=g.dtype)).reshape(g.shape)).sum()
+        for g in grads
+    )
+    hv = torch.autograd.grad(probe, [x, bn.weight, bn.bias], materialize_grads=True)
+    return [y.detach()], [g.detach() for g in grads], list(hv)
+
+
+@pytest.mark.parametrize(
+    ("shape", "layout"),
+    [
+        ((6, 3, 5, 4), torch.contiguous_format),
+        ((6, 3, 5, 4), torch.channels_last),
+        ((7, 4), torch.contiguous_format),  # BatchNorm1d
+    ],
+)
+@pytest.mark.parametrize("wrt", ["x", "all"])
+def test_lean_batchnorm_matches_autograd_to_second_order(shape, layout, wrt):
+    gen = torch.Generator().manual_seed(len(shape))
+    x = torch.randn(shape, generator=gen, dtype=torch.float64) * 3 + 1
+    x = x.contiguous(memory_format=layout).requires_grad_(True)
+    results = []
+    for lean in (False, True):
+        bn = (nn.BatchNorm2d if len(shape) == 4 else nn.BatchNorm1d)(shape[1]).double().train()
+        with torch.no_grad():
+            bn.weight.copy_(torch.linspace(0.5, 1.5, shape[1]))
+            bn.bias.copy_(torch.linspace(-1, 1, shape[1]))
+        results.append((_second_order(bn, x, wrt, lean), bn.running_var.clone()))
+    (native, var_native), (lean, var_lean) = results
+    torch.testing.assert_close(var_lean, var_native, rtol=0, atol=0)
+    for a, b in zip(native[0] + native[1], lean[0] + lean[1], strict=True):
+        torch.testing.assert_close(b, a, rtol=0, atol=0)  # forward and first order: bit for bit
+    for a, b in zip(native[2], lean[2], strict=True):
+        assert a.abs().max() > 1e-3  # a real second-order term
+        torch.testing.assert_close(b, a, rtol=1e-10, atol=1e-10)
+
+
+def test_lean_batchnorm_restores_the_module_and_leaves_eval_mode_alone():
+    bn = nn.BatchNorm2d(3)
+    with lean_batchnorm(bn):
+        assert "forward" in vars(bn)
+        bn.eval()
+        out = bn(torch.randn(2, 3, 4, 4))
+        assert out.grad_fn is None or "BatchNormTrain" not in type(out.grad_fn).__name__
+    assert "forward" not in vars(bn)
+    assert int(bn.num_batches_tracked) == 0

@@ -13,7 +13,9 @@ each; a single process may use both cores):
 - statistics pass alone: `proxies=False` (what the GP benchmark needs);
 - GraSP's three procedures, forward + backward + GraSP seconds: "invariance" (the default),
   "shared" (create_graph on the shared backward, then a full double backward) and "separate"
-  (foresight's own second forward);
+  (foresight's own second forward), each with the probe's lean BatchNorm double backward;
+- the default GraSP procedure with PyTorch's own BatchNorm double backward instead (what
+  `gm_lab.probe.batchnorm` saves);
 - naive baseline: each proxy on its own freshly built network with its own passes, as running
   the reference measures one after another does (same memory format and scoring code);
 - 2 worker processes × 1 thread running the full probe over the archs: wall time per arch.
@@ -33,7 +35,9 @@ import statistics
 import time
 import warnings
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Any
+from unittest import mock
 
 import numpy as np
 import torch
@@ -45,6 +49,7 @@ from gm_lab.inputs import Minibatch
 from gm_lab.networks import OP_NAMES, build_network, count_parameters
 from gm_lab.networks.tss import genotype_to_str
 from gm_lab.probe import PROXY_NAMES, ProbeConfig, default_inputs, probe_architecture
+from gm_lab.probe import probe as probe_module
 from gm_lab.probe import proxies as P
 from gm_lab.probe.probe import ZEN_ALPHA, _global_pool
 
@@ -236,6 +241,11 @@ def comparisons(
             rows.setdefault(f"grasp {mode}: forward+backward+grasp", []).append(
                 t["forward"] + t["backward"] + t["grasp"]
             )
+        with mock.patch.object(probe_module, "lean_batchnorm", lambda _net: nullcontext()):
+            t = probe_architecture(i, arch, config, batch, noise, proxies=["grasp"]).timings
+        rows.setdefault("grasp invariance, PyTorch's BatchNorm double backward", []).append(
+            t["forward"] + t["backward"] + t["grasp"]
+        )
         if naive:
             rows.setdefault("naive one-proxy-at-a-time (15 proxies)", []).append(
                 seconds(lambda arch=arch: naive_probe(arch, config, batch, noise))

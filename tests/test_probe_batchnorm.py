@@ -65,3 +65,10 @@ def test_lean_batchnorm_restores_the_module_and_leaves_eval_mode_alone():
         assert out.grad_fn is None or "BatchNormTrain" not in type(out.grad_fn).__name__
     assert "forward" not in vars(bn)
     assert int(bn.num_batches_tracked) == 0
+
+    class Custom(nn.BatchNorm2d):  # its own forward is its business
+        pass
+
+    both = nn.Sequential(Custom(3), nn.BatchNorm2d(3))
+    with lean_batchnorm(both):
+        assert "forward" not in vars(both[0]) and "forward" in vars(both[1])

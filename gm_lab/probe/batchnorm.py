@@ -149,10 +149,15 @@ def _lean_forward(bn: nn.modules.batchnorm._BatchNorm) -> Callable[[Tensor], Ten
     return forward
 
 
+# Exactly these classes: a subclass may compute something else in its own forward.
+PLAIN_BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+
+
 @contextlib.contextmanager
 def lean_batchnorm(net: nn.Module) -> Iterator[None]:
-    """Within the block, `net`'s BatchNorms compute as before with a lean double backward."""
-    patched = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    """Within the block, `net`'s plain BatchNorms compute as before with a lean double
+    backward; other modules, BatchNorm subclasses included, are left alone."""
+    patched = [m for m in net.modules() if type(m) in PLAIN_BATCHNORMS]
     for bn in patched:
         bn.forward = _lean_forward(bn)  # type: ignore[method-assign]
     try:

@@ -14,7 +14,7 @@ as every reference scores networks):
    backward through everything) or "separate" (foresight's own extra forward); all three give
    the same value (tested), benchmarks/probe_speed.py compares their cost. While GraSP is
    wanted, passes 1-4 run with `lean_batchnorm` (same numbers, a closed-form BatchNorm double
-   backward that roughly halves GraSP's cost);
+   backward that cuts GraSP's cost by about a quarter);
 5. a no-grad forward of the Gaussian batch (A_noise statistics, Zen's f(x)), then Zen's forward
    of x + 0.01ε, with BN running statistics reset before the two;
 6. the proxies' own small passes: synflow (float64, batch 1, BN removed, on a copy) and MeCo

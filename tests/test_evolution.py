@@ -534,6 +534,25 @@ def test_evolve_json_best_expression_scores_the_same_and_resumes_in_a_new_proces
     assert SearchResult.load(folder / "result.json").generation == 4
 
 
+def test_evolve_on_a_mixed_sample_and_score_reproduces_its_correlation(cache_root: Path):
+    mixed = ["--dataset", DATASET, "--sample", "mixed", "--n", "20", "--seed", "0", *CLI_PROBE]
+    out = gm_lab(
+        "evolve", *mixed, "--heldout-n", "10", "--pop", "6", "--gens", "1", "--json",
+        cache=cache_root,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    samples = result["samples"]
+    assert samples["search"]["kind"] == samples["heldout"]["kind"] == "mixed"
+    assert samples["search"]["n"] == 20 and samples["heldout"]["n"] == 10
+    best = result["best"]
+    scored = gm_lab("score", best["expr"], *mixed, "--json", cache=cache_root)
+    assert scored.returncode == 0, scored.stderr
+    score = json.loads(scored.stdout)
+    assert score["n"] == 20 and score["probed"] == 0  # the search's very architectures
+    assert score["kendall"] == pytest.approx(best["search_kendall"], abs=1e-12)
+
+
 def test_score_rejects_a_malformed_expression_with_its_position(cache_root: Path):
     out = gm_lab("score", "mean(log(snip_l) +", "--n", "5", cache=cache_root)
     assert out.returncode == 2 and out.stdout == ""

@@ -91,8 +91,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     evolve.add_argument("--sample", choices=SAMPLE_KINDS, help=f"search sample ({d['sample']})")
     evolve.add_argument(
-        "--n", type=_positive, help=f"search sample size, stratified: n // bins per bin "
-        f"({d['n_search']})"
+        "--n", type=_positive, help=f"search sample size (stratified: n // bins per bin; "
+        f"mixed: n // 2 // bins per bin, then random up to n) ({d['n_search']})"
     )  # fmt: skip
     evolve.add_argument(
         "--heldout-n",

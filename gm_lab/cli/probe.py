@@ -81,7 +81,10 @@ def _sample_arguments(parser: argparse.ArgumentParser, kind: str, n: int) -> Non
         help="even across accuracy bins (stratified), uniform (random) or half of each (mixed)",
     )
     parser.add_argument(
-        "--n", type=_positive, default=n, help="sample size (stratified: n // bins/bin)"
+        "--n",
+        type=_positive,
+        default=n,
+        help="sample size (stratified: n // bins per bin; mixed: half that, then random up to n)",
     )
     parser.add_argument(
         "--bins", type=_positive, default=10, help="accuracy bins of a stratified sample"

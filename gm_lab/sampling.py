@@ -130,16 +130,16 @@ def mixed_sample(
     binning: Binning = "width",
     exclude: np.ndarray | None = None,
 ) -> Sample:
-    """`n` architectures: a stratified half (n // 2 // k per bin, fewer where a bin is small),
-    then uniform random ones among the rest until there are `n` (all if fewer have ground
-    truth). `bins` gives every index's accuracy bin, random ones included."""
-    if n < 2:
-        raise ValueError(f"a mixed sample needs at least 2 architectures, got {n}")
+    """`n` architectures: a stratified half (n // 2 // k per bin, at least 1, fewer where a bin
+    is small), then uniform random ones among the rest until there are `n` (all if fewer have
+    ground truth). `bins` gives every index's accuracy bin, random ones included."""
+    if n < 1:
+        raise ValueError(f"sample size must be at least 1, got {n}")
     strata = stratified_sample(accuracy, max(1, n // 2 // k), k, seed, binning, exclude)
     taken = strata.indices if exclude is None else np.concatenate([exclude, strata.indices])
     fill = _candidates(accuracy, taken)
     rng = np.random.default_rng([seed, 1])  # its own stream: the strata stay stratified_sample's
-    rest = rng.choice(fill, size=min(n - len(strata), len(fill)), replace=False)
+    rest = rng.choice(fill, size=min(max(0, n - len(strata)), len(fill)), replace=False)
     edges = strata.bin_edges
     assert edges is not None and strata.bins is not None
     accuracy = np.asarray(accuracy, dtype=float)

@@ -77,8 +77,10 @@ def test_mixed_sample_is_half_stratified_and_filled_at_random(acc):
     kept_apart = s.indices[::2]
     other = mixed_sample(acc, 600, seed=0, exclude=kept_apart)
     assert len(other) == 600 and not set(other.indices.tolist()) & set(kept_apart.tolist())
-    with pytest.raises(ValueError, match="at least 2"):
-        mixed_sample(acc, 1)
+    tiny = mixed_sample(acc, 4, k=10)  # below one per bin: the strata alone, as stratified
+    np.testing.assert_array_equal(tiny.indices, stratified_sample(acc, 1, 10).indices)
+    with pytest.raises(ValueError, match="at least 1"):
+        mixed_sample(acc, 0)
 
 
 def test_search_and_heldout_never_overlap(acc):

@@ -121,19 +121,16 @@ def cmd_probe(bench: Benchmark, plan: Plan, args: argparse.Namespace) -> None:
         print(f"{dataset}: done in {time.perf_counter() - began:.0f} s ({cache.folder})")
 
 
-def random_split(bench: Benchmark, plan: Plan, dataset: str, probe_dataset: str | None = None):
-    """The probe arrays of R under `probe_dataset`'s probe, and `dataset`'s accuracy on R."""
-    probe_dataset = probe_dataset or dataset
-    cache = ProbeCache(plan.configs[probe_dataset].probe_config(probe_dataset))
-    arrays = cache.load_arrays(plan.random.indices)
+def sample_split(bench: Benchmark, plan: Plan, dataset: str, sample: Sample):
+    """The probe arrays of `sample` under `dataset`'s probe, its accuracy there, and the cache."""
+    cache = ProbeCache(plan.configs[dataset].probe_config(dataset))
+    arrays = cache.load_arrays(sample.indices)
     return arrays, bench.accuracy(dataset)[arrays.indices], cache
 
 
-def heldout_split(bench: Benchmark, plan: Plan, dataset: str):
-    """The probe arrays of `dataset`'s stratified held-out sample, and its accuracy there."""
-    cache = ProbeCache(plan.configs[dataset].probe_config(dataset))
-    arrays = cache.load_arrays(plan.samples[dataset][1].indices)
-    return arrays, bench.accuracy(dataset)[arrays.indices]
+def random_split(bench: Benchmark, plan: Plan, dataset: str):
+    """`sample_split` of the shared random held-out sample R."""
+    return sample_split(bench, plan, dataset, plan.random)
 
 
 def cmd_literature(bench: Benchmark, plan: Plan, args: argparse.Namespace) -> None:
@@ -190,7 +187,7 @@ def run_one(
         "seconds": {"total": round(wall, 1), **result.seconds},
     }
     for split, (arrays, truth) in {
-        "strat": heldout_split(bench, plan, dataset),
+        "strat": sample_split(bench, plan, dataset, plan.samples[dataset][1])[:2],
         "random": random_split(bench, plan, dataset)[:2],
     }.items():
         scored = score_expression(tree, arrays, truth)

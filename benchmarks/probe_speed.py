@@ -13,13 +13,15 @@ each; a single process may use both cores):
 - statistics pass alone: `proxies=False` (what the GP benchmark needs);
 - GraSP's three procedures, forward + backward + GraSP seconds: "invariance" (the default),
   "shared" (create_graph on the shared backward, then a full double backward) and "separate"
-  (foresight's own second forward), each with the probe's lean BatchNorm double backward;
-- the default GraSP procedure with PyTorch's own BatchNorm double backward instead (what
-  `gm_lab.probe.batchnorm` saves);
+  (foresight's own second forward), each with the probe's lean Conv2d and BatchNorm double
+  backwards;
+- the default GraSP procedure with PyTorch's own Conv2d, then BatchNorm, double backward
+  instead (what `gm_lab.probe.convolution` and `gm_lab.probe.batchnorm` save);
 - naive baseline: each proxy on its own freshly built network with its own passes, as running
   the reference measures one after another does (same memory format and scoring code);
 - 2 worker processes × 1 thread running the full probe over the archs: wall time per arch.
 
+Like the runner's pool workers, the process keeps freed memory (gm_lab.probe.allocator).
 Prints median/max seconds per architecture, the peak RSS (ru_maxrss) after the probe runs and
 after the comparisons, and the load average (the machine is shared: other jobs slow 2-thread
 runs most, as a parallel region waits for a busy core).
@@ -51,6 +53,7 @@ from gm_lab.networks.tss import genotype_to_str
 from gm_lab.probe import PROXY_NAMES, ProbeConfig, default_inputs, probe_architecture
 from gm_lab.probe import probe as probe_module
 from gm_lab.probe import proxies as P
+from gm_lab.probe.allocator import keep_freed_memory
 from gm_lab.probe.probe import ZEN_ALPHA, _global_pool
 
 
@@ -241,11 +244,13 @@ def comparisons(
             rows.setdefault(f"grasp {mode}: forward+backward+grasp", []).append(
                 t["forward"] + t["backward"] + t["grasp"]
             )
-        with mock.patch.object(probe_module, "lean_batchnorm", lambda _net: nullcontext()):
-            t = probe_architecture(i, arch, config, batch, noise, proxies=["grasp"]).timings
-        rows.setdefault("grasp invariance, PyTorch's BatchNorm double backward", []).append(
-            t["forward"] + t["backward"] + t["grasp"]
-        )
+        for native in ("lean_conv", "lean_batchnorm"):  # PyTorch's own double backward
+            with mock.patch.object(probe_module, native, lambda _net: nullcontext()):
+                t = probe_architecture(i, arch, config, batch, noise, proxies=["grasp"]).timings
+            layer = "Conv2d" if native == "lean_conv" else "BatchNorm"
+            rows.setdefault(f"grasp invariance, PyTorch's {layer} double backward", []).append(
+                t["forward"] + t["backward"] + t["grasp"]
+            )
         if naive:
             rows.setdefault("naive one-proxy-at-a-time (15 proxies)", []).append(
                 seconds(lambda arch=arch: naive_probe(arch, config, batch, noise))
@@ -263,6 +268,7 @@ def _vm_hwm_mb() -> float:
 def _worker(archs: list[str], config: ProbeConfig, ready: Any, out: Any) -> None:
     warnings.simplefilter("ignore")
     torch.set_num_threads(1)
+    keep_freed_memory()  # as the runner's pool workers do
     batch, noise = default_inputs(config)
     probe_architecture(0, archs[0], config, batch, noise)  # warm-up, not timed
     ready.wait()  # both workers start probing together
@@ -298,6 +304,7 @@ def main() -> None:
     args = parser.parse_args()
 
     warnings.simplefilter("ignore")
+    keep_freed_memory()  # as the runner's pool workers do (gm_lab.probe.allocator)
     config = ProbeConfig(space="tss", dataset="cifar10", batch_size=args.batch_size)
     batch, noise = default_inputs(config)
     archs = random_tss_archs(args.n, args.seed)

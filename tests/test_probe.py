@@ -316,7 +316,8 @@ def test_grasp_by_invariance_equals_the_exact_double_backward(
         }
         exact = values["shared"].proxies["grasp"]
         assert values["separate"].proxies["grasp"] == pytest.approx(exact, rel=1e-4, abs=1e-6)
-        # the probe's lean BatchNorm double backward against PyTorch's own, foresight's way
+        # the probe's lean Conv2d and BatchNorm double backwards against PyTorch's own,
+        # foresight's way
         batch, _ = inputs
         net = build_network("tss", arch, 10, 0).to(memory_format=torch.channels_last).train()
         loss = F.cross_entropy(

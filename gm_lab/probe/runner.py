@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from gm_lab.errors import GmLabError
 from gm_lab.inputs import Minibatch, StandInImagesWarning
+from gm_lab.probe.allocator import keep_freed_memory
 from gm_lab.probe.cache import ProbeCache, input_identity
 from gm_lab.probe.probe import default_inputs, probe_architecture
 from gm_lab.probe.record import ProbeConfig, ProbeRecord
@@ -227,9 +228,11 @@ def _worker_inputs(config: ProbeConfig) -> tuple[Minibatch, Minibatch]:
 
 
 def _init_worker(config: ProbeConfig) -> None:
-    """Pool worker set-up: one torch thread, Ctrl-C left to the parent, inputs loaded."""
+    """Pool worker set-up: one torch thread, Ctrl-C left to the parent, freed memory kept for
+    the next probe (gm_lab.probe.allocator), inputs loaded."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)
+    keep_freed_memory()
     _worker_inputs(config)
 
 

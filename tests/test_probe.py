@@ -6,6 +6,7 @@ Batch 16 throughout for speed; records that several tests read are computed once
 from __future__ import annotations
 
 import bz2
+import copy
 import math
 import pickle
 import warnings
@@ -39,6 +40,7 @@ from gm_lab.probe.proxies import (
     min_eigenvalues,
     naswot_score,
     relu_code_kernel,
+    synflow_score,
     weighted_layers,
     zico_from_gradients,
     zico_score,
@@ -304,6 +306,30 @@ def test_synflow_is_positive_and_grows_with_width() -> None:
     narrow = probe_architecture(1, "8:8:8:8:8", config, proxies=["synflow"]).proxies["synflow"]
     assert 0 < narrow < wide
     assert wide / narrow > 1e6  # ~(64/8)^depth paths
+
+
+def test_synflow_equals_foresight_on_a_batchnorm_free_float64_copy() -> None:
+    net = build_network("tss", REAL_ARCH, 10, 0).to(memory_format=torch.channels_last)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    value = synflow_score(net, (3, 32, 32))
+    # foresight's way: a copy built without BatchNorm, |θ| in float64, all-ones input
+    model = copy.deepcopy(net)
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, nn.BatchNorm2d):
+                setattr(parent, name, nn.Identity())
+    model = model.double()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.abs_()
+    weights = [m.weight for m in weighted_layers(model)]
+    grads = torch.autograd.grad(model(torch.ones(1, 3, 32, 32, dtype=torch.float64)).sum(), weights)
+    expected = sum(float((w * g).abs().sum()) for w, g in zip(weights, grads, strict=True))
+    assert value == pytest.approx(expected, rel=1e-12)
+    assert value > 1e3
+    # the network is left as it was: weights, BatchNorm statistics, modules' own forwards
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    assert not any("forward" in vars(m) for m in net.modules())
 
 
 def test_grasp_by_invariance_equals_the_exact_double_backward(

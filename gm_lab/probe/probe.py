@@ -13,12 +13,13 @@ as every reference scores networks):
    backward only downstream of the others), or "shared" (create_graph on pass 2, then a double
    backward through everything) or "separate" (foresight's own extra forward); all three give
    the same value (tested), benchmarks/probe_speed.py compares their cost. While GraSP is
-   wanted, passes 1-4 run with `lean_batchnorm` (same numbers, a closed-form BatchNorm double
-   backward that cuts GraSP's cost by about a quarter);
+   wanted, passes 1-4 run with `lean_batchnorm` and `lean_conv` (same numbers; a closed-form
+   BatchNorm double backward and a Conv2d double backward on oneDNN's gradient kernels, which
+   together cut GraSP's cost by about a third);
 5. a no-grad forward of the Gaussian batch (A_noise statistics, Zen's f(x)), then Zen's forward
    of x + 0.01ε, with BN running statistics reset before the two;
-6. the proxies' own small passes: synflow (float64, batch 1, BN removed, on a copy) and MeCo
-   (one image).
+6. the proxies' own small passes: synflow (float64 |θ|, batch 1, BN bypassed, through
+   torch.func.functional_call: the network itself is untouched) and MeCo (one image).
 
 `probe_network` runs these passes on any classifier module (its conv/linear layers found by
 hooks); `probe_architecture` builds a NATS-Bench network from its arch string and delegates to
@@ -476,7 +477,7 @@ def probe_network(
     `ProxyUnavailableWarning`, never an error: zen without an nn.AdaptiveAvgPool2d module (its
     f is the feature map entering the last one); naswot without modules whose type name
     contains "ReLU" (functional activations are invisible to hooks); synflow and meco when
-    their own pass fails on the network (synflow: a float64 copy without BatchNorm, batch 1;
+    their own pass fails on the network (synflow: float64 |θ| with BatchNorm bypassed, batch 1;
     meco: one image in train mode, which e.g. BatchNorm1d refuses). Statistics are always
     complete.
     """

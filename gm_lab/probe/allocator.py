@@ -1,4 +1,4 @@
-"""Keep freed memory in the process: page faults are a third of a probe's cost otherwise.
+"""Keep freed memory in the process: refaulting freed pages costs a probe 10-20% otherwise.
 
 A probe allocates and frees thousands of activation-sized tensors (0.1-8 MB). glibc serves
 blocks above its mmap threshold (128 KB, adapting up to the largest block freed so far) with

@@ -14,7 +14,7 @@ function that:
 - under create_graph, builds its gradients from two functions whose derivatives are plain
   convolutions and weight/input gradients (`_InputGrad`, `_WeightGrad`).
 
-Checked against autograd's own double backward in float64 (tests/test_probe_second_order.py).
+Checked against autograd's own double backward in float64 (tests/test_probe_convolution.py).
 """
 
 from __future__ import annotations
@@ -142,12 +142,8 @@ def _will_execute(node: object) -> bool:
 
 
 def _lean_forward(conv: nn.Conv2d) -> Callable[[Tensor], Tensor]:
-    geometry = _Geometry(
-        tuple(conv.stride),
-        tuple(conv.padding),
-        tuple(conv.dilation),
-        conv.groups,  # type: ignore[arg-type]
-    )
+    padding: tuple[int, ...] = tuple(conv.padding)  # ints: `_plain` refuses "same"/"valid"
+    geometry = _Geometry(tuple(conv.stride), padding, tuple(conv.dilation), conv.groups)
 
     def forward(x: Tensor) -> Tensor:
         if not (torch.is_grad_enabled() and conv.weight.requires_grad):

@@ -347,15 +347,18 @@ def synflow_score(net: nn.Module, input_shape: tuple[int, ...]) -> float:
     """The synflow pass itself: `net` run by `torch.func.functional_call` on float64 copies of
     its tensors' absolute values, its BatchNorms bypassed (the module is left as it was; no
     deep copy of the network, which cost half of the pass)."""
+    originals = dict((*net.named_parameters(), *net.named_buffers()))  # tied ones once
     state = {
         name: t.detach().abs().to(torch.float64, memory_format=torch.contiguous_format)
         if t.is_floating_point()
         else t
-        for name, t in (*net.named_parameters(), *net.named_buffers())
+        for name, t in originals.items()
     }
-    name_of = {m: name for name, m in net.named_modules()}
-    prefixes = [name_of[m] + "." if name_of[m] else "" for m in weighted_layers(net)]
-    weights = [state[prefix + "weight"].requires_grad_(True) for prefix in prefixes]
+    copy_of = {id(originals[name]): state[name] for name in originals}
+    layers = weighted_layers(net)
+    if any(id(m.weight) not in copy_of for m in layers):  # e.g. a parametrized weight
+        raise ValueError("synflow reads conv/linear weights that are the network's own tensors")
+    weights = [copy_of[id(m.weight)].requires_grad_(True) for m in layers]
     ones = torch.ones((1, *input_shape), dtype=torch.float64)
     with _batchnorm_bypassed(net):
         out = torch.func.functional_call(net, state, (ones,))

@@ -7,6 +7,7 @@ throughout for speed; the probes several tests compare against are computed once
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import math
 import shutil
@@ -179,6 +180,22 @@ def test_probe_network_on_a_foreign_module(inputs: tuple) -> None:
         assert math.isfinite(record.proxies[name]), name
     assert record.proxies["params"] == sum(p.numel() for p in net.parameters())
     assert record.proxies["snip"] == float(np.sum(record.layer_stats["snip_l"]))
+
+
+def test_probe_network_synflow_with_tied_and_parametrized_weights(inputs: tuple) -> None:
+    """A conv called twice counts twice; a weight computed by a parametrization is not the
+    network's own tensor, so synflow (run on float64 copies of those) is NaN with a warning."""
+    batch, _ = inputs
+    conv = nn.Conv2d(3, 3, 3, padding=1, bias=False)
+    head = (nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3, 10))
+    tied = nn.Sequential(conv, nn.BatchNorm2d(3), nn.ReLU(), conv, *head)
+    once = nn.Sequential(conv, nn.BatchNorm2d(3), nn.ReLU(), copy.deepcopy(conv), *head)
+    values = [probe_network(n, batch, proxies=["synflow"]).proxies["synflow"] for n in (tied, once)]
+    assert values[0] == pytest.approx(values[1], rel=1e-12) and values[0] > 0
+    normed = nn.Sequential(nn.utils.parametrizations.weight_norm(nn.Conv2d(3, 3, 3)), *head)
+    with pytest.warns(ProxyUnavailableWarning, match="synflow"):
+        record = probe_network(normed, batch, proxies=["synflow", "snip"])
+    assert math.isnan(record.proxies["synflow"]) and record.proxies["snip"] > 0
 
 
 def test_probe_network_refuses_what_it_cannot_probe(inputs: tuple) -> None:

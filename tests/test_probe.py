@@ -324,7 +324,7 @@ def test_synflow_equals_foresight_on_a_batchnorm_free_float64_copy() -> None:
             p.abs_()
     weights = [m.weight for m in weighted_layers(model)]
     grads = torch.autograd.grad(model(torch.ones(1, 3, 32, 32, dtype=torch.float64)).sum(), weights)
-    expected = sum(float((w * g).abs().sum()) for w, g in zip(weights, grads, strict=True))
+    expected = sum(float((w.detach() * g).abs().sum()) for w, g in zip(weights, grads, strict=True))
     assert value == pytest.approx(expected, rel=1e-12)
     assert value > 1e3
     # the network is left as it was: weights, BatchNorm statistics, modules' own forwards

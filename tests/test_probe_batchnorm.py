@@ -74,3 +74,18 @@ def test_lean_batchnorm_restores_the_module_and_leaves_eval_mode_alone():
     both = nn.Sequential(Custom(3), nn.BatchNorm2d(3))
     with lean_batchnorm(both):
         assert "forward" not in vars(both[0]) and "forward" in vars(both[1])
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_lean_batchnorm_first_order_is_pytorchs_own(layout):
+    """Without create_graph the backward calls PyTorch's kernel directly: bit for bit."""
+    x = torch.randn(8, 4, 5, 5, generator=torch.Generator().manual_seed(3))
+    x = x.contiguous(memory_format=layout).requires_grad_(True)
+    grads = []
+    for lean in (False, True):
+        bn = nn.BatchNorm2d(4).train()
+        with lean_batchnorm(bn) if lean else contextlib.nullcontext():
+            loss = (bn(x).pow(3)).sum()
+        grads.append(torch.autograd.grad(loss, [x, bn.weight, bn.bias]))
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(b, a, rtol=0, atol=0)

@@ -87,3 +87,19 @@ def test_lean_conv_restores_the_module_and_leaves_other_convs_alone():
         with torch.no_grad():  # nothing to differentiate: PyTorch's own forward
             assert net[0](torch.randn(1, 3, 5, 5)).grad_fn is None
     assert not any("forward" in vars(m) for m in net)
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_lean_conv_first_order_is_pytorchs_own(layout):
+    """Without create_graph the backward calls PyTorch's kernel directly: bit for bit."""
+    x = torch.randn(8, 4, 9, 9, generator=torch.Generator().manual_seed(3))
+    x = x.contiguous(memory_format=layout).requires_grad_(True)
+    torch.manual_seed(0)
+    conv = nn.Conv2d(4, 6, 3, stride=2, padding=1).to(memory_format=layout)
+    grads = []
+    for lean in (False, True):
+        with lean_conv(conv) if lean else contextlib.nullcontext():
+            loss = conv(x).pow(3).sum()
+        grads.append(torch.autograd.grad(loss, [x, conv.weight, conv.bias]))
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(b, a, rtol=0, atol=0)

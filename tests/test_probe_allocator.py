@@ -35,5 +35,6 @@ def _faults_in_second_round(mode: str) -> int:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc tuning")
 def test_keep_freed_memory_stops_refaulting_freed_blocks():
     pages = 5 * (4 << 20) // 4096  # 5,120 pages of 4 KB
-    assert _faults_in_second_round("default") > pages // 2
-    assert _faults_in_second_round("tuned") < pages // 20
+    assert _faults_in_second_round("default") > pages * 9 // 10  # every block again
+    # tuned: 0, or one block when a small allocation landed between the freed ones
+    assert _faults_in_second_round("tuned") <= pages // 2

@@ -15,8 +15,9 @@ each; a single process may use both cores):
   "shared" (create_graph on the shared backward, then a full double backward) and "separate"
   (foresight's own second forward), each with the probe's lean Conv2d and BatchNorm double
   backwards;
-- the default GraSP procedure with PyTorch's own Conv2d, then BatchNorm, double backward
-  instead (what `gm_lab.probe.convolution` and `gm_lab.probe.batchnorm` save);
+- the default GraSP procedure with PyTorch's own Conv2d double backward instead of the lean
+  one, then with PyTorch's own BatchNorm one (what `gm_lab.probe.convolution` and
+  `gm_lab.probe.batchnorm` each save);
 - naive baseline: each proxy on its own freshly built network with its own passes, as running
   the reference measures one after another does (same memory format and scoring code);
 - 2 worker processes × 1 thread running the full probe over the archs: wall time per arch.

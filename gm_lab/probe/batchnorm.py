@@ -128,20 +128,12 @@ class _BatchNormTrain(torch.autograd.Function):
     def backward(ctx: FunctionCtx, dy: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
         x, weight, mean, invstd = ctx.saved_tensors  # type: ignore[attr-defined]
         mask = tuple(ctx.needs_input_grad[:3])  # type: ignore[attr-defined]
+        eps: float = ctx.eps  # type: ignore[attr-defined]
         if torch.is_grad_enabled():  # create_graph: a node whose own backward is the lean one
-            grads = _BatchNormBackward.apply(dy, x, weight, mean, invstd, ctx.eps, mask)  # type: ignore[attr-defined]
+            grads = _BatchNormBackward.apply(dy, x, weight, mean, invstd, eps, mask)
         else:  # first order: PyTorch's kernel, without a function node's overhead
             grads = torch.ops.aten.native_batch_norm_backward(
-                dy,
-                x,
-                weight,
-                None,
-                None,
-                mean,
-                invstd,
-                True,
-                ctx.eps,
-                list(mask),  # type: ignore[attr-defined]
+                dy, x, weight, None, None, mean, invstd, True, eps, list(mask)
             )
         return (*grads, None, None, None, None)
 

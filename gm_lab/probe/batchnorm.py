@@ -19,11 +19,13 @@ The closed form is checked against autograd's own double backward in float64.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
 from torch.autograd.function import FunctionCtx, once_differentiable
+
+from gm_lab.probe.patching import forwards_replaced
 
 
 def _channel_view(t: Tensor) -> list[int]:
@@ -159,15 +161,9 @@ def _lean_forward(bn: nn.modules.batchnorm._BatchNorm) -> Callable[[Tensor], Ten
 PLAIN_BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
 
-@contextlib.contextmanager
-def lean_batchnorm(net: nn.Module) -> Iterator[None]:
+def lean_batchnorm(net: nn.Module) -> contextlib.AbstractContextManager[None]:
     """Within the block, `net`'s plain BatchNorms compute as before with a lean double
     backward; other modules, BatchNorm subclasses included, are left alone."""
-    patched = [m for m in net.modules() if type(m) in PLAIN_BATCHNORMS]
-    for bn in patched:
-        bn.forward = _lean_forward(bn)  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        for bn in patched:
-            del bn.forward
+    return forwards_replaced(
+        (m for m in net.modules() if type(m) in PLAIN_BATCHNORMS), _lean_forward
+    )

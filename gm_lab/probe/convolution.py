@@ -20,13 +20,15 @@ Checked against autograd's own double backward in float64 (tests/test_probe_conv
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import FunctionCtx, once_differentiable
+
+from gm_lab.probe.patching import forwards_replaced
 
 
 @dataclass(frozen=True)
@@ -165,15 +167,7 @@ def _plain(module: nn.Module) -> bool:
     )
 
 
-@contextlib.contextmanager
-def lean_conv(net: nn.Module) -> Iterator[None]:
+def lean_conv(net: nn.Module) -> contextlib.AbstractContextManager[None]:
     """Within the block, `net`'s plain Conv2d layers compute as before with a lean double
     backward; other modules are left alone."""
-    patched = [m for m in net.modules() if _plain(m)]
-    for conv in patched:
-        conv.forward = _lean_forward(conv)  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        for conv in patched:
-            del conv.forward
+    return forwards_replaced((m for m in net.modules() if _plain(m)), _lean_forward)

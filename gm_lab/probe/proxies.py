@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gm_lab.networks import count_parameters
+from gm_lab.probe.patching import forwards_replaced
 
 # Products of the shared passes a proxy can ask for.
 PRODUCTS: frozenset[str] = frozenset({"relu_kernel", "jacobian", "grasp", "zen", "zico"})
@@ -369,18 +370,11 @@ def synflow_score(net: nn.Module, input_shape: tuple[int, ...]) -> float:
         )
 
 
-@contextlib.contextmanager
-def _batchnorm_bypassed(net: nn.Module) -> Iterator[None]:
+def _batchnorm_bypassed(net: nn.Module) -> contextlib.AbstractContextManager[None]:
     """Every BatchNorm passes its input through, within the block (foresight builds the synflow
     network with bn=False)."""
-    batchnorms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    for bn in batchnorms:
-        bn.forward = _identity  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        for bn in batchnorms:
-            del bn.forward
+    batchnorms = (m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm))
+    return forwards_replaced(batchnorms, lambda _bn: _identity)
 
 
 def _identity(x: Tensor) -> Tensor:

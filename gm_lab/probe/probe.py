@@ -5,9 +5,11 @@ as every reference scores networks):
 
 1. real forward with hooks: conv/linear inputs and outputs A, which outputs feed a BatchNorm,
    and for NASWOT each ReLU's code kernel (computed once per distinct input tensor);
-2. one autograd call for the cross-entropy gradients w.r.t. the weights (G) and the layer
+2. one backward for the cross-entropy gradients w.r.t. the weights (G) and the layer
    outputs (dA): snip, grad_norm, plain, fisher, the G/dA statistics, NASWOT's "visited in
    backward" filter, and ZiCo's two half-batch gradients (split out per layer, no new pass);
+   for GraSP by invariance it runs as `split_backward`, recording a graph only downstream of
+   the first layer no BatchNorm follows (what GraSP differentiates again; same numbers);
 3. an input-Jacobian backward of Σ logits through the same graph: jacov and EPE-NAS;
 4. GraSP's -θ·Hg: by default `grasp_by_invariance` (closed form for BN-fed layers, a double
    backward only downstream of the others), or "shared" (create_graph on pass 2, then a double
@@ -50,6 +52,7 @@ from torch import Tensor, nn
 from gm_lab.benchmark.spaces import INPUT_SIZE, NUM_CLASSES
 from gm_lab.inputs import Minibatch, gaussian_minibatch, load_minibatch
 from gm_lab.networks import build_network
+from gm_lab.probe.backward_split import split_backward
 from gm_lab.probe.batchnorm import lean_batchnorm
 from gm_lab.probe.convolution import lean_conv
 from gm_lab.probe.proxies import (
@@ -226,14 +229,18 @@ def _real_pass(
     later = {"jacobian": jacobian, "grasp": grasp in ("shared", "invariance")}
 
     start = time.perf_counter()
-    grads = torch.autograd.grad(
-        fwd.loss,
-        weights + fwd.outputs,
-        retain_graph=any(later.values()),
-        create_graph=grasp == "shared",
-        allow_unused=True,
-        materialize_grads=True,
-    )
+    cut = _graph_cut(fwd) if grasp == "invariance" else None
+    if cut is None:
+        grads = torch.autograd.grad(
+            fwd.loss,
+            weights + fwd.outputs,
+            retain_graph=any(later.values()),
+            create_graph=grasp == "shared",
+            allow_unused=True,
+            materialize_grads=True,
+        )
+    else:
+        grads = _split_shared_backward(fwd, cut)
     clock.add("backward", start)
     result = _RealPass(
         names=_names(net, fwd.modules),
@@ -260,7 +267,10 @@ def _real_pass(
     if grasp == "shared":
         result.grasp = grasp_exact(weights, list(grads[:n]))
     elif grasp == "invariance":
-        result.grasp = grasp_by_invariance(fwd.loss, weights, result.weight_grads, fwd.bn_fed)
+        graph_grads = [g if g.requires_grad else None for g in grads[:n]]
+        result.grasp = grasp_by_invariance(
+            fwd.loss, weights, result.weight_grads, fwd.bn_fed, graph_grads
+        )
     del grads, fwd
     if grasp == "separate":
         loss = F.cross_entropy(net(images), labels)
@@ -271,6 +281,43 @@ def _real_pass(
     if grasp is not None:
         clock.add("grasp", start)
     return result
+
+
+def _graph_cut(fwd: _Forward) -> int | None:
+    """Where pass 2 starts recording GraSP's graph: the autograd sequence number of the input
+    of the first layer not feeding a BatchNorm (GraSP differentiates the backward again only
+    downstream of those), -1 when that input is a leaf (record it all). None, one plain
+    backward, when every layer feeds a BatchNorm or a weight serves several layer calls."""
+    first = next((i for i, fed in enumerate(fwd.bn_fed) if not fed), None)
+    weights = [m.weight for m in fwd.modules]
+    if first is None or len({id(w) for w in weights}) < len(weights):
+        return None
+    producers = [fwd.inputs[i].grad_fn for i, fed in enumerate(fwd.bn_fed) if not fed]
+    if any(p is None for p in producers):
+        return -1
+    return min(p._sequence_nr() for p in producers)
+
+
+def _split_shared_backward(fwd: _Forward, cut: int) -> tuple[Tensor, ...]:
+    """Pass 2 as `split_backward`: the gradients of layers after the cut carry a graph that
+    GraSP differentiates, the others none; the same values as one plain call, bit for bit.
+    Returns the weights' gradients, then the outputs', in layer order."""
+    n = len(fwd.modules)
+    after = [a.grad_fn is not None and a.grad_fn._sequence_nr() > cut for a in fwd.outputs]
+    down = [i for i in range(n) if after[i]]
+    up = [i for i in range(n) if not after[i]]
+    weights = [m.weight for m in fwd.modules]
+    g_down, g_up = split_backward(
+        fwd.loss,
+        cut,
+        [weights[i] for i in down] + [fwd.outputs[i] for i in down],
+        [weights[i] for i in up] + [fwd.outputs[i] for i in up],
+    )
+    grads: list[Tensor] = [torch.empty(0)] * (2 * n)
+    for part, order in ((g_down, down), (g_up, up)):
+        for k, i in enumerate(order):
+            grads[i], grads[n + i] = part[k], part[len(order) + k]
+    return tuple(grads)
 
 
 def _names(net: nn.Module, modules: Sequence[nn.Module]) -> list[str]:

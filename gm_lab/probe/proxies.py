@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -268,7 +268,11 @@ def grasp_exact(weights: list[Tensor], grads: list[Tensor]) -> float:
 
 
 def grasp_by_invariance(
-    loss: Tensor, weights: list[Tensor], grads: list[Tensor], bn_fed: list[bool]
+    loss: Tensor,
+    weights: list[Tensor],
+    grads: list[Tensor],
+    bn_fed: list[bool],
+    graph_grads: Sequence[Tensor | None] | None = None,
 ) -> float:
     """GraSP's -Σ_l W_l·(Hg)_l = -gᵀHv (v: the weights themselves), mostly in closed form.
 
@@ -280,7 +284,9 @@ def grasp_by_invariance(
     s = Σ_{l∈N} ∇_{W_l}L · stopgrad(W_l), whose double backward only runs through the graph
     downstream of those layers. A layer is treated as invariant only if it is BN-fed AND its
     W·g ≈ 0 (the Euler identity invariance implies), so a misdetected layer falls back to the
-    exact path. Tested against `grasp_exact`.
+    exact path. `graph_grads`: ∇_{W_l}L with a graph from the shared backward, None where it
+    has none (`gm_lab.probe.backward_split`); when every layer of N has one they are s's
+    terms, else one more create_graph backward computes them. Tested against `grasp_exact`.
     """
     invariant = []
     for w, g, fed in zip(weights, grads, bn_fed, strict=True):
@@ -291,14 +297,18 @@ def grasp_by_invariance(
     rest = [i for i, inv in enumerate(invariant) if not inv]
     if not rest:
         return closed
-    g_rest = torch.autograd.grad(
-        loss,
-        [weights[i] for i in rest],
-        create_graph=True,
-        retain_graph=True,
-        allow_unused=True,
-        materialize_grads=True,
-    )
+    shared = [graph_grads[i] for i in rest] if graph_grads is not None else [None]
+    if all(g is not None for g in shared):
+        g_rest = tuple(shared)
+    else:
+        g_rest = torch.autograd.grad(
+            loss,
+            [weights[i] for i in rest],
+            create_graph=True,
+            retain_graph=True,
+            allow_unused=True,
+            materialize_grads=True,
+        )
     s = sum(
         (
             (gr * weights[i].detach()).sum()

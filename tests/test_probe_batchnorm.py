@@ -58,6 +58,25 @@ def test_lean_batchnorm_matches_autograd_to_second_order(shape, layout, wrt):
         torch.testing.assert_close(b, a, rtol=1e-10, atol=1e-10)
 
 
+def test_lean_batchnorm_without_affine_parameters_matches_autograd_to_second_order():
+    """No γ: the kernel's dγ, which the double backward reads, is still Σ dy·x̂."""
+    gen = torch.Generator().manual_seed(3)
+    x = (torch.randn(6, 3, 5, 4, generator=gen, dtype=torch.float64) * 3 + 1).requires_grad_(True)
+    u = torch.cos(torch.arange(x.numel(), dtype=x.dtype)).reshape(x.shape)
+    results = []
+    for lean in (False, True):
+        bn = nn.BatchNorm2d(3, affine=False).double().train()
+        with lean_batchnorm(bn) if lean else contextlib.nullcontext():
+            y = bn(x)
+        loss = (y.pow(3) * torch.linspace(-1, 1, x.numel(), dtype=x.dtype).reshape(x.shape)).sum()
+        (g,) = torch.autograd.grad(loss, x, create_graph=True)
+        results.append((g.detach(), torch.autograd.grad((g * u).sum(), x)[0]))
+    (g_native, hv_native), (g_lean, hv_lean) = results
+    torch.testing.assert_close(g_lean, g_native, rtol=0, atol=0)
+    assert hv_native.abs().max() > 1e-3
+    torch.testing.assert_close(hv_lean, hv_native, rtol=1e-10, atol=1e-10)
+
+
 def test_lean_batchnorm_restores_the_module_and_leaves_eval_mode_alone():
     bn = nn.BatchNorm2d(3)
     with lean_batchnorm(bn):

@@ -288,11 +288,10 @@ def _graph_cut(fwd: _Forward) -> int | None:
     of the first layer not feeding a BatchNorm (GraSP differentiates the backward again only
     downstream of those), -1 when that input is a leaf (record it all). None, one plain
     backward, when every layer feeds a BatchNorm or a weight serves several layer calls."""
-    first = next((i for i, fed in enumerate(fwd.bn_fed) if not fed), None)
-    weights = [m.weight for m in fwd.modules]
-    if first is None or len({id(w) for w in weights}) < len(weights):
-        return None
     producers = [fwd.inputs[i].grad_fn for i, fed in enumerate(fwd.bn_fed) if not fed]
+    weights = [m.weight for m in fwd.modules]
+    if not producers or len({id(w) for w in weights}) < len(weights):
+        return None
     if any(p is None for p in producers):
         return -1
     return min(p._sequence_nr() for p in producers)

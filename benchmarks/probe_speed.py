@@ -15,9 +15,10 @@ each; a single process may use both cores):
   "shared" (create_graph on the shared backward, then a full double backward) and "separate"
   (foresight's own second forward), each with the probe's lean Conv2d and BatchNorm double
   backwards;
-- the default GraSP procedure with PyTorch's own Conv2d double backward instead of the lean
-  one, then with PyTorch's own BatchNorm one (what `gm_lab.probe.convolution` and
-  `gm_lab.probe.batchnorm` each save);
+- the default GraSP procedure with pass 2 not split at GraSP's cut (a second, create_graph
+  backward instead: what `gm_lab.probe.backward_split` saves), then with PyTorch's own Conv2d
+  double backward instead of the lean one, then with PyTorch's own BatchNorm one (what
+  `gm_lab.probe.convolution` and `gm_lab.probe.batchnorm` each save);
 - naive baseline: each proxy on its own freshly built network with its own passes, as running
   the reference measures one after another does (same memory format and scoring code);
 - 2 worker processes × 1 thread running the full probe over the archs: wall time per arch.
@@ -245,6 +246,11 @@ def comparisons(
             rows.setdefault(f"grasp {mode}: forward+backward+grasp", []).append(
                 t["forward"] + t["backward"] + t["grasp"]
             )
+        with mock.patch.object(probe_module, "_graph_cut", lambda _fwd: None):  # no split
+            t = probe_architecture(i, arch, config, batch, noise, proxies=["grasp"]).timings
+        rows.setdefault("grasp invariance, pass 2 not split", []).append(
+            t["forward"] + t["backward"] + t["grasp"]
+        )
         for native in ("lean_conv", "lean_batchnorm"):  # PyTorch's own double backward
             with mock.patch.object(probe_module, native, lambda _net: nullcontext()):
                 t = probe_architecture(i, arch, config, batch, noise, proxies=["grasp"]).timings

@@ -116,7 +116,7 @@ def test_the_probes_pass_2_split_on_a_nats_bench_network_is_bit_for_bit() -> Non
         weights = [m.weight for m in fwd.modules]  # in call order
         cut = probe_module._graph_cut(fwd)
         assert cut is not None and cut > 0
-        split = probe_module._split_shared_backward(fwd, cut)
+        split = probe_module._split_shared_backward(fwd, weights, cut)
         plain = torch.autograd.grad(fwd.loss, weights + fwd.outputs, retain_graph=True)
         for a, b in zip(split, plain, strict=True):
             assert torch.equal(a.detach(), b)

@@ -240,7 +240,7 @@ def _real_pass(
             materialize_grads=True,
         )
     else:
-        grads = _split_shared_backward(fwd, cut)
+        grads = _split_shared_backward(fwd, weights, cut)
     clock.add("backward", start)
     result = _RealPass(
         names=_names(net, fwd.modules),
@@ -297,7 +297,7 @@ def _graph_cut(fwd: _Forward) -> int | None:
     return min(p._sequence_nr() for p in producers)
 
 
-def _split_shared_backward(fwd: _Forward, cut: int) -> tuple[Tensor, ...]:
+def _split_shared_backward(fwd: _Forward, weights: list[Tensor], cut: int) -> tuple[Tensor, ...]:
     """Pass 2 as `split_backward`: the gradients of layers after the cut carry a graph that
     GraSP differentiates, the others none; the same values as one plain call, bit for bit.
     Returns the weights' gradients, then the outputs', in layer order."""
@@ -305,7 +305,6 @@ def _split_shared_backward(fwd: _Forward, cut: int) -> tuple[Tensor, ...]:
     after = [a.grad_fn is not None and a.grad_fn._sequence_nr() > cut for a in fwd.outputs]
     down = [i for i in range(n) if after[i]]
     up = [i for i in range(n) if not after[i]]
-    weights = [m.weight for m in fwd.modules]
     g_down, g_up = split_backward(
         fwd.loss,
         cut,

@@ -110,7 +110,8 @@ def relu_code_kernel(pre_activation: Tensor) -> Tensor:
     if pre.dim() == 4 and pre.is_contiguous(memory_format=torch.channels_last):
         pre = pre.permute(0, 2, 3, 1)
     # Compare straight into float32: a bool tensor's conversion costs ten times the compare.
-    codes = torch.gt(pre, 0, out=torch.empty(pre.shape)).reshape(pre.shape[0], -1)
+    codes = torch.gt(pre, 0, out=torch.empty(pre.shape, dtype=torch.float32))
+    codes = codes.reshape(pre.shape[0], -1)
     same_on = (codes @ codes.T).double()
     on = codes.sum(1).double()
     return codes.shape[1] - on[:, None] - on[None, :] + 2 * same_on
@@ -298,10 +299,8 @@ def grasp_by_invariance(
     rest = [i for i, inv in enumerate(invariant) if not inv]
     if not rest:
         return closed
-    shared = [graph_grads[i] for i in rest] if graph_grads is not None else [None]
-    if all(g is not None for g in shared):
-        g_rest = tuple(shared)
-    else:
+    g_rest = [graph_grads[i] for i in rest] if graph_grads is not None else []
+    if not g_rest or any(g is None for g in g_rest):
         g_rest = torch.autograd.grad(
             loss,
             [weights[i] for i in rest],

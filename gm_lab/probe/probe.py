@@ -15,9 +15,10 @@ as every reference scores networks):
    backward only downstream of the others), or "shared" (create_graph on pass 2, then a double
    backward through everything) or "separate" (foresight's own extra forward); all three give
    the same value (tested), benchmarks/probe_speed.py compares their cost. While GraSP is
-   wanted, passes 1-4 run with `lean_batchnorm` and `lean_conv` (same numbers; a closed-form
-   BatchNorm double backward and a Conv2d double backward on oneDNN's gradient kernels, which
-   together cut GraSP's cost by about a third);
+   wanted, passes 1-4 run with `lean_batchnorm`, `lean_conv` and `lean_pool` (same numbers; a
+   closed-form BatchNorm double backward, a Conv2d double backward on oneDNN's gradient
+   kernels, and an AvgPool2d one that keeps gradients channels_last, which together cut
+   GraSP's cost by about half);
 5. a no-grad forward of the Gaussian batch (A_noise statistics, Zen's f(x)), then Zen's forward
    of x + 0.01ε, with BN running statistics reset before the two;
 6. the proxies' own small passes: synflow (float64 |θ|, batch 1, BN bypassed, through
@@ -55,6 +56,7 @@ from gm_lab.networks import build_network
 from gm_lab.probe.backward_split import split_backward
 from gm_lab.probe.batchnorm import lean_batchnorm
 from gm_lab.probe.convolution import lean_conv
+from gm_lab.probe.pooling import lean_pool
 from gm_lab.probe.proxies import (
     PROXIES,
     ProxyInputs,
@@ -600,8 +602,9 @@ def probe_network(
 
 @contextlib.contextmanager
 def _lean_second_order(net: nn.Module) -> Iterator[None]:
-    """BatchNorm and Conv2d with lean double backwards (same values, GraSP cheaper)."""
-    with lean_batchnorm(net), lean_conv(net):
+    """BatchNorm, Conv2d and AvgPool2d with lean double backwards (same values, GraSP
+    cheaper)."""
+    with lean_batchnorm(net), lean_conv(net), lean_pool(net):
         yield
 
 

@@ -1,0 +1,109 @@
+"""`lean_pool`: the same AvgPool2d, forward and backward, with a lean second order."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+import torch
+from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from gm_lab.probe.batchnorm import lean_batchnorm
+from gm_lab.probe.convolution import lean_conv
+from gm_lab.probe.pooling import lean_pool
+
+POOLS = [
+    {"kernel_size": 3, "stride": 1, "padding": 1, "count_include_pad": False},  # avg_pool_3x3
+    {"kernel_size": 2, "stride": 2},  # a ResNet block's shortcut
+    {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True},
+    {"kernel_size": 2, "divisor_override": 3},
+]
+
+
+def _second_order(
+    pool: nn.AvgPool2d, x: torch.Tensor, lean: bool
+) -> tuple[list[torch.Tensor], ...]:
+    """Output, input gradient and a Hessian-vector product of a nonlinear loss of a pool."""
+    with lean_pool(pool) if lean else contextlib.nullcontext():
+        y = pool(x)
+    loss = (y.pow(3) * torch.linspace(-1, 1, y.numel(), dtype=y.dtype).reshape(y.shape)).sum()
+    (g,) = torch.autograd.grad(loss, [x], create_graph=True)
+    probe = (g * torch.cos(torch.arange(g.numel(), dtype=g.dtype)).reshape(g.shape)).sum()
+    (hv,) = torch.autograd.grad(probe, [x])
+    return [y.detach()], [g.detach()], [hv]
+
+
+@pytest.mark.parametrize("pool_args", POOLS)
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_lean_pool_matches_autograd_to_second_order(pool_args, layout):
+    x = torch.randn(5, 4, 9, 8, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    x = x.contiguous(memory_format=layout).requires_grad_(True)
+    pool = nn.AvgPool2d(**pool_args)
+    native, lean = _second_order(pool, x, lean=False), _second_order(pool, x, lean=True)
+    for a, b in zip(native[0] + native[1], lean[0] + lean[1], strict=True):
+        torch.testing.assert_close(b, a, rtol=0, atol=0)  # forward and first order: bit for bit
+    assert native[2][0].abs().max() > 1e-3  # a real second-order term
+    torch.testing.assert_close(lean[2][0], native[2][0], rtol=1e-12, atol=1e-12)
+
+
+class _Layouts(TorchDispatchMode):
+    """Records the ops returning a batch of feature maps ([batch, C, H>1, W]) not channels_last."""
+
+    def __init__(self, batch: int) -> None:
+        super().__init__()
+        self.batch = batch
+        self.contiguous: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in out if isinstance(out, (tuple, list)) else [out]:
+            if self._feature_maps(t) and not t.is_contiguous(memory_format=torch.channels_last):
+                self.contiguous.append(func.__name__)
+        return out
+
+    def _feature_maps(self, t: object) -> bool:
+        return (
+            isinstance(t, torch.Tensor)
+            and t.dim() == 4
+            and t.shape[0] == self.batch
+            and t.shape[2] > 1
+        )
+
+
+def test_second_order_gradients_stay_channels_last():
+    """PyTorch's pool double backward adds a contiguous zero tensor to a gradient, which sends
+    every later kernel down its slow path; the lean pool keeps GraSP's tensors channels_last."""
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(),
+        nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False),
+        nn.Conv2d(8, 8, 1, bias=False), nn.ReLU(), nn.AvgPool2d(2),
+        nn.Conv2d(8, 8, 3, padding=1, bias=False), nn.AvgPool2d(4), nn.Flatten(),
+        nn.Linear(8, 3),
+    ).to(memory_format=torch.channels_last)  # fmt: skip
+    x = torch.randn(6, 3, 8, 8).contiguous(memory_format=torch.channels_last)
+    weights = [m.weight for m in net if isinstance(m, (nn.Conv2d, nn.Linear))]
+    with lean_batchnorm(net), lean_conv(net), lean_pool(net):
+        loss = nn.functional.cross_entropy(net(x), torch.tensor([0, 1, 2, 0, 1, 2]))
+        grads = torch.autograd.grad(loss, weights, create_graph=True)
+    s = sum((g * w.detach()).sum() for g, w in zip(grads[1:], weights[1:], strict=True))
+    layouts = _Layouts(batch=len(x))
+    with layouts:
+        hv = torch.autograd.grad(s, weights)
+    assert layouts.contiguous == []
+    assert all(h.abs().sum() > 0 for h in hv[:-1])  # the second order reached every conv
+
+
+def test_lean_pool_restores_the_module_and_leaves_others_alone():
+    class Custom(nn.AvgPool2d):  # its own forward is its business
+        pass
+
+    net = nn.Sequential(nn.AvgPool2d(2), Custom(2), nn.AdaptiveAvgPool2d(1))
+    with lean_pool(net):
+        assert [("forward" in vars(m)) for m in net] == [True, False, False]
+        x = torch.randn(1, 3, 4, 4, requires_grad=True)
+        with torch.no_grad():  # nothing to differentiate: PyTorch's own forward
+            assert net[0](x).grad_fn is None
+        assert type(net[0](x).grad_fn).__name__ == "_AvgPool2dBackward"
+    assert not any("forward" in vars(m) for m in net)

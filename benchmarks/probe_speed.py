@@ -13,12 +13,12 @@ each; a single process may use both cores):
 - statistics pass alone: `proxies=False` (what the GP benchmark needs);
 - GraSP's three procedures, forward + backward + GraSP seconds: "invariance" (the default),
   "shared" (create_graph on the shared backward, then a full double backward) and "separate"
-  (foresight's own second forward), each with the probe's lean Conv2d and BatchNorm double
-  backwards;
+  (foresight's own second forward), each with the probe's lean Conv2d, BatchNorm and AvgPool2d
+  double backwards;
 - the default GraSP procedure with pass 2 not split at GraSP's cut (a second, create_graph
-  backward instead: what `gm_lab.probe.backward_split` saves), then with PyTorch's own Conv2d
-  double backward instead of the lean one, then with PyTorch's own BatchNorm one (what
-  `gm_lab.probe.convolution` and `gm_lab.probe.batchnorm` each save);
+  backward instead: what `gm_lab.probe.backward_split` saves), then with PyTorch's own Conv2d,
+  BatchNorm or AvgPool2d double backward instead of the lean one (what
+  `gm_lab.probe.convolution`, `gm_lab.probe.batchnorm` and `gm_lab.probe.pooling` each save);
 - naive baseline: each proxy on its own freshly built network with its own passes, as running
   the reference measures one after another does (same memory format and scoring code);
 - 2 worker processes × 1 thread running the full probe over the archs: wall time per arch.
@@ -233,6 +233,10 @@ def default_path(archs: list[str], config: ProbeConfig, batch: Minibatch, noise:
     return rows, passes
 
 
+# The probe's lean double backwards, each replaced by PyTorch's own in one comparison row.
+LEAN_LAYERS = {"lean_conv": "Conv2d", "lean_batchnorm": "BatchNorm", "lean_pool": "AvgPool2d"}
+
+
 def comparisons(
     archs: list[str], config: ProbeConfig, batch: Minibatch, noise: Minibatch, naive: bool
 ) -> dict[str, list[float]]:
@@ -251,10 +255,9 @@ def comparisons(
         rows.setdefault("grasp invariance, pass 2 not split", []).append(
             t["forward"] + t["backward"] + t["grasp"]
         )
-        for native in ("lean_conv", "lean_batchnorm"):  # PyTorch's own double backward
+        for native, layer in LEAN_LAYERS.items():  # PyTorch's own double backward
             with mock.patch.object(probe_module, native, lambda _net: nullcontext()):
                 t = probe_architecture(i, arch, config, batch, noise, proxies=["grasp"]).timings
-            layer = "Conv2d" if native == "lean_conv" else "BatchNorm"
             rows.setdefault(f"grasp invariance, PyTorch's {layer} double backward", []).append(
                 t["forward"] + t["backward"] + t["grasp"]
             )

@@ -16,9 +16,10 @@ each; a single process may use both cores):
   (foresight's own second forward), each with the probe's lean Conv2d, BatchNorm and AvgPool2d
   double backwards;
 - the default GraSP procedure with pass 2 not split at GraSP's cut (a second, create_graph
-  backward instead: what `gm_lab.probe.backward_split` saves), then with PyTorch's own Conv2d,
-  BatchNorm or AvgPool2d double backward instead of the lean one (what
-  `gm_lab.probe.convolution`, `gm_lab.probe.batchnorm` and `gm_lab.probe.pooling` each save);
+  backward instead: what `gm_lab.probe.backward_split` saves), then with PyTorch's own Conv2d
+  or BatchNorm double backward, or its own AvgPool2d kernels and double backward, instead of
+  the lean ones (what `gm_lab.probe.convolution`, `gm_lab.probe.batchnorm` and
+  `gm_lab.probe.pooling` each save);
 - naive baseline: each proxy on its own freshly built network with its own passes, as running
   the reference measures one after another does (same memory format and scoring code);
 - 2 worker processes × 1 thread running the full probe over the archs: wall time per arch.
@@ -233,8 +234,12 @@ def default_path(archs: list[str], config: ProbeConfig, batch: Minibatch, noise:
     return rows, passes
 
 
-# The probe's lean double backwards, each replaced by PyTorch's own in one comparison row.
-LEAN_LAYERS = {"lean_conv": "Conv2d", "lean_batchnorm": "BatchNorm", "lean_pool": "AvgPool2d"}
+# The probe's lean layers, each replaced by PyTorch's own in one comparison row.
+LEAN_LAYERS = {
+    "lean_conv": "PyTorch's Conv2d double backward",
+    "lean_batchnorm": "PyTorch's BatchNorm double backward",
+    "lean_pool": "PyTorch's AvgPool2d kernels and double backward",
+}
 
 
 def comparisons(
@@ -255,10 +260,10 @@ def comparisons(
         rows.setdefault("grasp invariance, pass 2 not split", []).append(
             t["forward"] + t["backward"] + t["grasp"]
         )
-        for native, layer in LEAN_LAYERS.items():  # PyTorch's own double backward
-            with mock.patch.object(probe_module, native, lambda _net: nullcontext()):
+        for lean, native in LEAN_LAYERS.items():
+            with mock.patch.object(probe_module, lean, lambda _net: nullcontext()):
                 t = probe_architecture(i, arch, config, batch, noise, proxies=["grasp"]).timings
-            rows.setdefault(f"grasp invariance, PyTorch's {layer} double backward", []).append(
+            rows.setdefault(f"grasp invariance, {native}", []).append(
                 t["forward"] + t["backward"] + t["grasp"]
             )
         if naive:

@@ -7,8 +7,10 @@ import contextlib
 import pytest
 import torch
 from torch import nn
+from torch.nn.modules.utils import _pair
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from gm_lab.probe import pooling
 from gm_lab.probe.batchnorm import lean_batchnorm
 from gm_lab.probe.convolution import lean_conv
 from gm_lab.probe.pooling import lean_pool
@@ -47,6 +49,62 @@ def test_lean_pool_matches_autograd_to_second_order(pool_args, layout):
     torch.testing.assert_close(lean[2][0], native[2][0], rtol=1e-12, atol=1e-12)
 
 
+@pytest.fixture(params=[1, 2], ids=["1 thread", "2 threads"])
+def threads(request):
+    before = torch.get_num_threads()
+    torch.set_num_threads(request.param)
+    yield request.param
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize(
+    ("shape", "kernel_size"),
+    [((64, 16, 32, 32), 3), ((64, 32, 16, 16), 3), ((64, 64, 8, 8), 3), ((3, 17, 9, 7), 3),
+     ((2, 24, 11, 11), 5), ((1, 8, 6, 6), (3, 5))],
+)  # fmt: skip
+@pytest.mark.parametrize("count_include_pad", [False, True])
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_stride_one_pools_are_bit_for_bit_pytorchs_kernels(
+    shape, kernel_size, count_include_pad, layout, threads
+):
+    """The depthwise-convolution pool and its backward give PyTorch's results exactly."""
+    gen = torch.Generator().manual_seed(threads)
+    x = torch.randn(shape, generator=gen).contiguous(memory_format=layout).requires_grad_(True)
+    dy = torch.randn(shape, generator=gen).contiguous(memory_format=layout)
+    k = _pair(kernel_size)
+    pool = nn.AvgPool2d(k, 1, (k[0] // 2, k[1] // 2), count_include_pad=count_include_pad)
+    reference = pool(x)
+    (reference_grad,) = torch.autograd.grad(reference, [x], dy)
+    with lean_pool(pool):
+        with torch.no_grad():
+            plain = pool(x)
+        out = pool(x)
+    (grad,) = torch.autograd.grad(out, [x], dy)
+    window = pooling._Window(k, (1, 1), (k[0] // 2, k[1] // 2), False, count_include_pad, None)
+    assert window._as_convolution(x)  # the convolution path was the one compared
+    for result, expected in ((plain, reference), (out, reference), (grad, reference_grad)):
+        assert torch.equal(result, expected)
+        assert result.stride() == expected.stride()  # the same memory format too
+
+
+@pytest.mark.parametrize(
+    ("pool_args", "dtype"),
+    [({"kernel_size": 2, "stride": 2}, torch.float32),  # a ResNet shortcut: PyTorch's kernels
+     ({"kernel_size": 3, "stride": 1, "padding": 1, "divisor_override": 2}, torch.float32),
+     ({"kernel_size": 3, "stride": 1, "padding": 1}, torch.float64)],
+)  # fmt: skip
+def test_other_pools_use_pytorchs_kernels(pool_args, dtype):
+    x = torch.randn(4, 8, 10, 10, dtype=dtype).contiguous(memory_format=torch.channels_last)
+    pool = nn.AvgPool2d(**pool_args)
+    window = pooling._Window(
+        _pair(pool.kernel_size), _pair(pool.stride), _pair(pool.padding), False,
+        pool.count_include_pad, pool.divisor_override,
+    )  # fmt: skip
+    assert not window._as_convolution(x)
+    with lean_pool(pool):
+        assert torch.equal(pool(x), nn.AvgPool2d(**pool_args)(x))
+
+
 class _Layouts(TorchDispatchMode):
     """Records the ops returning a batch of feature maps ([batch, C, H>1, W]) not channels_last."""
 
@@ -57,6 +115,8 @@ class _Layouts(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
+        if any(r.alias_info is not None for r in func._schema.returns):
+            return out  # a view or an in-place op: no new tensor (e.g. a map seen as N, H, W, C)
         for t in out if isinstance(out, (tuple, list)) else [out]:
             if self._feature_maps(t) and not t.is_contiguous(memory_format=torch.channels_last):
                 self.contiguous.append(func.__name__)

@@ -1,23 +1,30 @@
-"""AvgPool2d with a lean second derivative, for GraSP's double backward.
+"""AvgPool2d for the probe: the same numbers from faster kernels, and a lean second derivative.
 
-An average pool's backward is linear in the incoming gradient and reads its input only for
-the shape, so its derivative with respect to that input is zero. PyTorch's double backward
-still builds that zero as a full tensor, and in the contiguous layout: added to the gradient
-of a channels_last activation, it turns every later gradient contiguous. PyTorch's
-channels_last pooling and convolution kernels then take their slow paths, and GraSP's average
-pool backwards alone run about six times slower.
+Two costs of PyTorch's average pool on CPU, both removed by `lean_pool` without changing a bit:
 
-`lean_pool` swaps each plain nn.AvgPool2d's forward, for the duration of a block, for an
-autograd function that runs PyTorch's own kernels forward and backward (`avg_pool2d`,
-`avg_pool2d_backward`), so outputs and first-order gradients are bit for bit those of the
-module, and under create_graph builds its gradient from a function of the incoming gradient
-alone, differentiated by one more average pool. Checked against autograd's own double backward
-in float64 (tests/test_probe_pooling.py).
+- **Its kernels are slow on channels_last maps with few channels** (3-4× a depthwise
+  convolution at 64×16×32×32), and TSS networks pool in every cell. A stride-1 window centred
+  by its padding (`avg_pool_3x3`) is a depthwise convolution with a kernel of ones followed by
+  a division by each window's count of valid positions. oneDNN sums the window in the order
+  PyTorch's pool kernel does (row by row, from zero), so the sums and the divisions, hence the
+  results, are bit for bit PyTorch's. The backward, Σ over the windows holding a position of
+  dy/count, is the same convolution of dy/count: it visits those windows in the order
+  PyTorch's backward kernel adds them. Other windows, and other dtypes than float32 (oneDNN's),
+  use PyTorch's kernels.
+- **Its double backward** builds the zero derivative with respect to the pool's input as a full
+  tensor, and in the contiguous layout: added to the gradient of a channels_last activation,
+  it turns every later gradient contiguous, and channels_last pooling and convolution kernels
+  then take their slow paths (GraSP's pool backwards ran about six times slower). The lean
+  pool's backward, under create_graph, is a function of the incoming gradient alone,
+  differentiated by one more average pool.
+
+Checked against PyTorch's kernels and autograd's double backward (tests/test_probe_pooling.py).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -39,18 +46,71 @@ class _Window:
     count_include_pad: bool
     divisor_override: int | None
 
+    def _as_convolution(self, t: Tensor) -> bool:
+        """Whether `t` pools as a depthwise convolution: a stride-1 window centred by its
+        padding (the output keeps the input's size), float32, 4-D."""
+        (kh, kw), (ph, pw) = self.kernel_size, self.padding
+        return (
+            self.stride == (1, 1)
+            and kh % 2 == 1
+            and kw % 2 == 1
+            and (ph, pw) == (kh // 2, kw // 2)
+            and self.divisor_override is None
+            and t.dtype == torch.float32
+            and t.dim() == 4
+        )
+
+    def _window_sums(self, t: Tensor) -> Tensor:
+        ones = _ones_kernel(t.shape[1], self.kernel_size)
+        return F.conv2d(t, ones, None, 1, self.padding, 1, t.shape[1])
+
+    def _counts(self, t: Tensor) -> Tensor:
+        return _window_counts(t.shape[-2], t.shape[-1], self.kernel_size, self.count_include_pad)
+
     def pool(self, x: Tensor) -> Tensor:
+        if self._as_convolution(x):
+            return _divide_(self._window_sums(x), self._counts(x))
         return F.avg_pool2d(
             x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
             self.count_include_pad, self.divisor_override,
         )  # fmt: skip
 
     def unpool(self, dy: Tensor, x: Tensor) -> Tensor:
-        """PyTorch's average-pool backward (the kernel its own autograd node calls)."""
+        """The gradient with respect to the input: PyTorch's average-pool backward."""
+        if self._as_convolution(dy):
+            return self._window_sums(_divide_(dy.clone(), self._counts(dy)))
         return torch.ops.aten.avg_pool2d_backward(
             dy, x, list(self.kernel_size), list(self.stride), list(self.padding),
             self.ceil_mode, self.count_include_pad, self.divisor_override,
         )  # fmt: skip
+
+
+@functools.lru_cache(maxsize=64)
+def _ones_kernel(channels: int, kernel_size: tuple[int, int]) -> Tensor:
+    return torch.ones(channels, 1, *kernel_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _window_counts(
+    height: int, width: int, kernel_size: tuple[int, int], include_pad: bool
+) -> Tensor:
+    """The divisor of each output position: the window's size, or its count of valid positions."""
+    if include_pad:
+        return torch.full((height, width), float(kernel_size[0] * kernel_size[1]))
+    padding = (kernel_size[0] // 2, kernel_size[1] // 2)
+    ones = torch.ones(1, 1, height, width)
+    return F.conv2d(ones, torch.ones(1, 1, *kernel_size), padding=padding)[0, 0]
+
+
+def _divide_(t: Tensor, counts: Tensor) -> Tensor:
+    """t / counts in place, counts [H, W] broadcast over batch and channels. A channels_last
+    map is divided as it lies in memory (N, H, W, C): broadcast over its inner dimension the
+    division runs ten times faster than over a strided one."""
+    if t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous():
+        t.permute(0, 2, 3, 1).div_(counts.unsqueeze(-1))
+    else:
+        t.div_(counts)
+    return t
 
 
 class _Unpool(torch.autograd.Function):
@@ -69,7 +129,7 @@ class _Unpool(torch.autograd.Function):
 
 
 class _AvgPool2d(torch.autograd.Function):
-    """avg_pool2d whose backward, under create_graph, is an `_Unpool` of the gradient."""
+    """An average pool whose backward, under create_graph, is an `_Unpool` of the gradient."""
 
     @staticmethod
     def forward(ctx: FunctionCtx, x: Tensor, window: _Window) -> Tensor:  # type: ignore[override]
@@ -81,7 +141,7 @@ class _AvgPool2d(torch.autograd.Function):
     def backward(ctx: FunctionCtx, dy: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
         (x,) = ctx.saved_tensors  # type: ignore[attr-defined]
         window: _Window = ctx.window  # type: ignore[attr-defined]
-        if not torch.is_grad_enabled():  # first order: PyTorch's own kernel
+        if not torch.is_grad_enabled():  # first order
             return window.unpool(dy, x), None
         return _Unpool.apply(dy, x.detach(), window), None
 
@@ -97,8 +157,8 @@ def _lean_forward(pool: nn.AvgPool2d) -> Callable[[Tensor], Tensor]:
     )
 
     def forward(x: Tensor) -> Tensor:
-        if not (torch.is_grad_enabled() and x.requires_grad and x.dim() == 4):
-            return type(pool).forward(pool, x)
+        if not (torch.is_grad_enabled() and x.requires_grad):
+            return window.pool(x)
         return _AvgPool2d.apply(x, window)
 
     return forward
@@ -106,5 +166,6 @@ def _lean_forward(pool: nn.AvgPool2d) -> Callable[[Tensor], Tensor]:
 
 def lean_pool(net: nn.Module) -> contextlib.AbstractContextManager[None]:
     """Within the block, `net`'s nn.AvgPool2d layers (exactly that class: a subclass may
-    compute something else) compute as before with a lean double backward."""
+    compute something else) compute the same numbers with faster kernels and a lean double
+    backward."""
     return forwards_replaced((m for m in net.modules() if type(m) is nn.AvgPool2d), _lean_forward)

@@ -15,10 +15,9 @@ as every reference scores networks):
    backward only downstream of the others), or "shared" (create_graph on pass 2, then a double
    backward through everything) or "separate" (foresight's own extra forward); all three give
    the same value (tested), benchmarks/probe_speed.py compares their cost. While GraSP is
-   wanted, passes 1-4 run with `lean_batchnorm`, `lean_conv` and `lean_pool` (same numbers; a
-   closed-form BatchNorm double backward, a Conv2d double backward on oneDNN's gradient
-   kernels, and an AvgPool2d one that keeps gradients channels_last, which together cut
-   GraSP's cost by about half);
+   wanted, passes 1-4 run with `lean_batchnorm` and `lean_conv` (same numbers; a closed-form
+   BatchNorm double backward and a Conv2d double backward on oneDNN's gradient kernels, which
+   together cut GraSP's cost by about a third);
 5. a no-grad forward of the Gaussian batch (A_noise statistics, Zen's f(x)), then Zen's forward
    of x + 0.01ε, with BN running statistics reset before the two;
 6. the proxies' own small passes: synflow (float64 |θ|, batch 1, BN bypassed, through
@@ -28,6 +27,10 @@ as every reference scores networks):
 hooks); `probe_architecture` builds a NATS-Bench network from its arch string and delegates to
 it, so both share this one code path. A proxy reading structure a module lacks (Zen's global
 pool, NASWOT's ReLU modules) is NaN for it, with a `ProxyUnavailableWarning`.
+
+Every pass runs with `lean_pool`: average pools give the same numbers from depthwise
+convolutions, much faster than PyTorch's pool kernels, and a double backward that keeps
+GraSP's gradients channels_last.
 
 Networks and inputs use torch.channels_last by default: average pooling, which dominates TSS
 nets, is much cheaper in that layout; `channels_last=False` gives the same numbers to float32
@@ -548,7 +551,9 @@ def probe_network(
     images, noise_images = _in_format(images, fmt), _in_format(noise, fmt)
     clock.add("prepare", start)
 
-    with torch.random.fork_rng(devices=[]), _torch_threads(threads):
+    # lean_pool: the same numbers from faster kernels, so every pass (proxies' own included)
+    # runs with it.
+    with torch.random.fork_rng(devices=[]), _torch_threads(threads), lean_pool(net):
         torch.manual_seed(seed)
         second_order = "grasp" in needs
         with _lean_second_order(net) if second_order else contextlib.nullcontext():
@@ -602,9 +607,8 @@ def probe_network(
 
 @contextlib.contextmanager
 def _lean_second_order(net: nn.Module) -> Iterator[None]:
-    """BatchNorm, Conv2d and AvgPool2d with lean double backwards (same values, GraSP
-    cheaper)."""
-    with lean_batchnorm(net), lean_conv(net), lean_pool(net):
+    """BatchNorm and Conv2d with lean double backwards (same values, GraSP cheaper)."""
+    with lean_batchnorm(net), lean_conv(net):
         yield
 
 

@@ -11,6 +11,9 @@ each; a single process may use both cores):
 - full probe: `probe_architecture(..., proxies=True)`, every statistic and proxy;
 - full probe without GraSP (its exact second-order term is the dearest part on CPU);
 - statistics pass alone: `proxies=False` (what the GP benchmark needs);
+- the speedometer: one plain forward+backward of the same network with PyTorch's own modules.
+  This machine's speed drifts by ±20% within an hour; no probe code runs in this row, so each
+  probe row is also given as a multiple of it, which takes the drift out;
 - GraSP's three procedures, forward + backward + GraSP seconds: "invariance" (the default),
   "shared" (create_graph on the shared backward, then a full double backward) and "separate"
   (foresight's own second forward), each with the probe's lean Conv2d, BatchNorm and AvgPool2d
@@ -215,6 +218,9 @@ def print_rows(title: str, rows: dict[str, list[float]]) -> None:
         print(f"{name:40s} {summary(values)}")
 
 
+FULL, STATS = "full probe (41 statistics, 15 proxies)", "statistics pass alone"
+
+
 def default_path(archs: list[str], config: ProbeConfig, batch: Minibatch, noise: Minibatch):
     """The probe as the runner uses it: full, without GraSP, statistics alone."""
     no_grasp = [p for p in PROXY_NAMES if p != "grasp"]
@@ -222,16 +228,33 @@ def default_path(archs: list[str], config: ProbeConfig, batch: Minibatch, noise:
     passes: dict[str, list[float]] = {}
     for i, arch in enumerate(archs):
         record = probe_architecture(i, arch, config, batch, noise)
-        rows.setdefault("full probe (41 statistics, 15 proxies)", []).append(
-            record.timings["total"]
-        )
+        rows.setdefault(FULL, []).append(record.timings["total"])
         for key, value in record.timings.items():
             passes.setdefault(key, []).append(value)
         t = probe_architecture(i, arch, config, batch, noise, proxies=no_grasp).timings
         rows.setdefault("full probe without grasp", []).append(t["total"])
         t = probe_architecture(i, arch, config, batch, noise, proxies=False).timings
-        rows.setdefault("statistics pass alone", []).append(t["total"])
+        rows.setdefault(STATS, []).append(t["total"])
+        rows.setdefault(SPEEDOMETER, []).append(plain_forward_backward(arch, config, batch))
     return rows, passes
+
+
+SPEEDOMETER = "plain forward+backward (speedometer)"
+
+
+def plain_forward_backward(arch: str, config: ProbeConfig, batch: Minibatch) -> float:
+    """Seconds of one cross-entropy forward+backward of the network, PyTorch's own modules,
+    channels_last: no probe code runs in it, so it measures the machine's speed of the moment
+    (the task notes give 0.35 s for it on these cores)."""
+    net = _fresh(arch, config)
+    x = batch.images.contiguous(memory_format=torch.channels_last)
+    return seconds(lambda: _grads(net, x, batch.labels))
+
+
+def relative_cost(rows: dict[str, list[float]], name: str) -> float:
+    """Median over architectures of row `name` ÷ the speedometer on the same architecture."""
+    pairs = zip(rows[name], rows[SPEEDOMETER], strict=True)
+    return statistics.median(a / b for a, b in pairs)
 
 
 # The probe's lean layers, each replaced by PyTorch's own in one comparison row.
@@ -333,6 +356,10 @@ def main() -> None:
         torch.set_num_threads(threads)
         rows, passes = default_path(archs, config, batch, noise)
         print_rows(f"torch.set_num_threads({threads}): the probe", rows)
+        print(
+            "in plain forward+backwards of the same architecture (median): full probe "
+            f"{relative_cost(rows, FULL):.2f}, statistics pass {relative_cost(rows, STATS):.2f}"
+        )
         print("per pass of the full probe (median s):")
         print("  " + ", ".join(f"{k} {statistics.median(v):.3f}" for k, v in passes.items()))
     print(f"\npeak RSS after the probe runs: {peak_rss_mb():.0f} MB")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import platform
 
 import pytest
 import torch
@@ -14,6 +15,9 @@ from gm_lab.probe import pooling
 from gm_lab.probe.batchnorm import lean_batchnorm
 from gm_lab.probe.convolution import lean_conv
 from gm_lab.probe.pooling import lean_pool
+
+# oneDNN's depthwise kernels on x86 sum a window in the order PyTorch's pool kernels do.
+ONEDNN_ON_X86 = platform.machine() in ("x86_64", "AMD64") and torch.backends.mkldnn.is_available()
 
 POOLS = [
     {"kernel_size": 3, "stride": 1, "padding": 1, "count_include_pad": False},  # avg_pool_3x3
@@ -67,7 +71,8 @@ def threads(request):
 def test_stride_one_pools_are_bit_for_bit_pytorchs_kernels(
     shape, kernel_size, count_include_pad, layout, threads
 ):
-    """The depthwise-convolution pool and its backward give PyTorch's results exactly."""
+    """The depthwise-convolution pool and its backward give PyTorch's results: bit for bit with
+    oneDNN on x86 (the probe's cached numbers rely on it), to float32 rounding elsewhere."""
     gen = torch.Generator().manual_seed(threads)
     x = torch.randn(shape, generator=gen).contiguous(memory_format=layout).requires_grad_(True)
     dy = torch.randn(shape, generator=gen).contiguous(memory_format=layout)
@@ -83,7 +88,10 @@ def test_stride_one_pools_are_bit_for_bit_pytorchs_kernels(
     window = pooling._Window(k, (1, 1), (k[0] // 2, k[1] // 2), False, count_include_pad, None)
     assert window._as_convolution(x)  # the convolution path was the one compared
     for result, expected in ((plain, reference), (out, reference), (grad, reference_grad)):
-        assert torch.equal(result, expected)
+        if ONEDNN_ON_X86:
+            assert torch.equal(result, expected)
+        else:
+            torch.testing.assert_close(result, expected, rtol=1e-6, atol=1e-6)
         assert result.stride() == expected.stride()  # the same memory format too
 
 

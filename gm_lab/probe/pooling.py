@@ -5,12 +5,12 @@ Two costs of PyTorch's average pool on CPU, both removed by `lean_pool` without 
 - **Its kernels are slow on channels_last maps with few channels** (3-4× a depthwise
   convolution at 64×16×32×32), and TSS networks pool in every cell. A stride-1 window centred
   by its padding (`avg_pool_3x3`) is a depthwise convolution with a kernel of ones followed by
-  a division by each window's count of valid positions. oneDNN sums the window in the order
-  PyTorch's pool kernel does (row by row, from zero), so the sums and the divisions, hence the
-  results, are bit for bit PyTorch's. The backward, Σ over the windows holding a position of
-  dy/count, is the same convolution of dy/count: it visits those windows in the order
-  PyTorch's backward kernel adds them. Other windows, and other dtypes than float32 (oneDNN's),
-  use PyTorch's kernels.
+  a division by each window's count of valid positions. On x86 CPUs oneDNN sums the window in
+  the order PyTorch's pool kernel does (row by row, from zero), so the sums and the divisions,
+  hence the results, are bit for bit PyTorch's (elsewhere they agree to float32 rounding). The
+  backward, Σ over the windows holding a position of dy/count, is the same convolution of
+  dy/count: it visits those windows in the order PyTorch's backward kernel adds them. Other
+  windows, and other dtypes than float32 (oneDNN's), use PyTorch's kernels.
 - **Its double backward** builds the zero derivative with respect to the pool's input as a full
   tensor, and in the contiguous layout: added to the gradient of a channels_last activation,
   it turns every later gradient contiguous, and channels_last pooling and convolution kernels

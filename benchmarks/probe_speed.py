@@ -339,6 +339,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="architecture sample seed")
     parser.add_argument("--no-naive", action="store_true", help="skip the naive baseline")
     parser.add_argument("--no-workers", action="store_true", help="skip the 2-process run")
+    parser.add_argument(
+        "--probe-only",
+        action="store_true",
+        help="only the probe rows (no GraSP procedures, naive baseline or workers): a quick run, "
+        "which also runs against older gm_lab code (PYTHONPATH=<its checkout>)",
+    )
     args = parser.parse_args()
 
     warnings.simplefilter("ignore")
@@ -363,6 +369,9 @@ def main() -> None:
         print("per pass of the full probe (median s):")
         print("  " + ", ".join(f"{k} {statistics.median(v):.3f}" for k, v in passes.items()))
     print(f"\npeak RSS after the probe runs: {peak_rss_mb():.0f} MB")
+    if args.probe_only:
+        print(f"load average at end {load_average()}")
+        return
     for threads in args.threads:
         torch.set_num_threads(threads)
         rows = comparisons(archs, config, batch, noise, naive=not args.no_naive)

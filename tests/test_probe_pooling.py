@@ -42,15 +42,19 @@ def _second_order(
 
 @pytest.mark.parametrize("pool_args", POOLS)
 @pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
-def test_lean_pool_matches_autograd_to_second_order(pool_args, layout):
-    x = torch.randn(5, 4, 9, 8, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])  # float32: convolution path
+def test_lean_pool_matches_autograd_to_second_order(pool_args, layout, dtype):
+    x = torch.randn(5, 4, 9, 8, generator=torch.Generator().manual_seed(0), dtype=dtype)
     x = x.contiguous(memory_format=layout).requires_grad_(True)
     pool = nn.AvgPool2d(**pool_args)
     native, lean = _second_order(pool, x, lean=False), _second_order(pool, x, lean=True)
+    exact = dtype == torch.float64 or ONEDNN_ON_X86
     for a, b in zip(native[0] + native[1], lean[0] + lean[1], strict=True):
-        torch.testing.assert_close(b, a, rtol=0, atol=0)  # forward and first order: bit for bit
+        # forward and first order: bit for bit (float32 off x86: to rounding)
+        torch.testing.assert_close(b, a, rtol=0 if exact else 1e-6, atol=0 if exact else 1e-6)
     assert native[2][0].abs().max() > 1e-3  # a real second-order term
-    torch.testing.assert_close(lean[2][0], native[2][0], rtol=1e-12, atol=1e-12)
+    tolerance = 1e-12 if dtype == torch.float64 else 1e-5
+    torch.testing.assert_close(lean[2][0], native[2][0], rtol=tolerance, atol=tolerance)
 
 
 @pytest.fixture(params=[1, 2], ids=["1 thread", "2 threads"])
@@ -171,7 +175,7 @@ def test_lean_pool_restores_the_module_and_leaves_others_alone():
     with lean_pool(net):
         assert [("forward" in vars(m)) for m in net] == [True, False, False]
         x = torch.randn(1, 3, 4, 4, requires_grad=True)
-        with torch.no_grad():  # nothing to differentiate: PyTorch's own forward
+        with torch.no_grad():  # nothing to differentiate: no autograd node
             assert net[0](x).grad_fn is None
         assert type(net[0](x).grad_fn).__name__ == "_AvgPool2dBackward"
     assert not any("forward" in vars(m) for m in net)

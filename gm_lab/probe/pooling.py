@@ -1,6 +1,8 @@
 """AvgPool2d for the probe: the same numbers from faster kernels, and a lean second derivative.
 
-Two costs of PyTorch's average pool on CPU, both removed by `lean_pool` without changing a bit:
+Two costs of PyTorch's average pool on CPU, both removed by `lean_pool` (the first without
+changing a bit, the second changing GraSP by float rounding only, as its gradients are summed
+in another order):
 
 - **Its kernels are slow on channels_last maps with few channels** (3-4× a depthwise
   convolution at 64×16×32×32), and TSS networks pool in every cell. A stride-1 window centred

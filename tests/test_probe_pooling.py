@@ -118,17 +118,19 @@ def test_other_pools_use_pytorchs_kernels(pool_args, dtype):
 
 
 class _Layouts(TorchDispatchMode):
-    """Records the ops returning a batch of feature maps ([batch, C, H>1, W]) not channels_last."""
+    """Records the ops returning a batch of feature maps ([batch, C, H>1, W], C one of
+    `channels`) not channels_last."""
 
-    def __init__(self, batch: int) -> None:
+    def __init__(self, batch: int, channels: set[int]) -> None:
         super().__init__()
         self.batch = batch
+        self.channels = channels
         self.contiguous: list[str] = []
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
         if any(r.alias_info is not None for r in func._schema.returns):
-            return out  # a view or an in-place op: no new tensor (e.g. a map seen as N, H, W, C)
+            return out  # a view or an in-place op: no new tensor
         for t in out if isinstance(out, (tuple, list)) else [out]:
             if self._feature_maps(t) and not t.is_contiguous(memory_format=torch.channels_last):
                 self.contiguous.append(func.__name__)
@@ -139,6 +141,7 @@ class _Layouts(TorchDispatchMode):
             isinstance(t, torch.Tensor)
             and t.dim() == 4
             and t.shape[0] == self.batch
+            and t.shape[1] in self.channels  # not a map seen as (N, H, W, C)
             and t.shape[2] > 1
         )
 
@@ -151,16 +154,16 @@ def test_second_order_gradients_stay_channels_last():
         nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(),
         nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False),
         nn.Conv2d(8, 8, 1, bias=False), nn.ReLU(), nn.AvgPool2d(2),
-        nn.Conv2d(8, 8, 3, padding=1, bias=False), nn.AvgPool2d(4), nn.Flatten(),
+        nn.Conv2d(8, 8, 3, padding=1, bias=False), nn.AvgPool2d(6), nn.Flatten(),
         nn.Linear(8, 3),
     ).to(memory_format=torch.channels_last)  # fmt: skip
-    x = torch.randn(6, 3, 8, 8).contiguous(memory_format=torch.channels_last)
+    x = torch.randn(6, 3, 12, 12).contiguous(memory_format=torch.channels_last)
     weights = [m.weight for m in net if isinstance(m, (nn.Conv2d, nn.Linear))]
     with lean_batchnorm(net), lean_conv(net), lean_pool(net):
         loss = nn.functional.cross_entropy(net(x), torch.tensor([0, 1, 2, 0, 1, 2]))
         grads = torch.autograd.grad(loss, weights, create_graph=True)
     s = sum((g * w.detach()).sum() for g, w in zip(grads[1:], weights[1:], strict=True))
-    layouts = _Layouts(batch=len(x))
+    layouts = _Layouts(batch=len(x), channels={3, 8})
     with layouts:
         hv = torch.autograd.grad(s, weights)
     assert layouts.contiguous == []

@@ -71,7 +71,7 @@ class _Window:
 
     def pool(self, x: Tensor) -> Tensor:
         if self._as_convolution(x):
-            return _divide_(self._window_sums(x), self._counts(x))
+            return _divide(self._window_sums(x), self._counts(x), inplace=True)
         return F.avg_pool2d(
             x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
             self.count_include_pad, self.divisor_override,
@@ -80,7 +80,7 @@ class _Window:
     def unpool(self, dy: Tensor, x: Tensor) -> Tensor:
         """The gradient with respect to the input: PyTorch's average-pool backward."""
         if self._as_convolution(dy):
-            return self._window_sums(_divide_(dy.clone(), self._counts(dy)))
+            return self._window_sums(_divide(dy, self._counts(dy), inplace=False))
         return torch.ops.aten.avg_pool2d_backward(
             dy, x, list(self.kernel_size), list(self.stride), list(self.padding),
             self.ceil_mode, self.count_include_pad, self.divisor_override,
@@ -104,15 +104,15 @@ def _window_counts(
     return F.conv2d(ones, torch.ones(1, 1, *kernel_size), padding=padding)[0, 0]
 
 
-def _divide_(t: Tensor, counts: Tensor) -> Tensor:
-    """t / counts in place, counts [H, W] broadcast over batch and channels. A channels_last
-    map is divided as it lies in memory (N, H, W, C): broadcast over its inner dimension the
-    division runs ten times faster than over a strided one."""
+def _divide(t: Tensor, counts: Tensor, *, inplace: bool) -> Tensor:
+    """t / counts, counts [H, W] broadcast over batch and channels, in the layout of t. A
+    channels_last map is divided as it lies in memory (N, H, W, C): broadcast over its inner
+    dimension the division runs ten times faster than over a strided one."""
     if t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous():
-        t.permute(0, 2, 3, 1).div_(counts.unsqueeze(-1))
-    else:
-        t.div_(counts)
-    return t
+        nhwc = t.permute(0, 2, 3, 1)
+        nhwc = nhwc.div_(counts.unsqueeze(-1)) if inplace else nhwc / counts.unsqueeze(-1)
+        return nhwc.permute(0, 3, 1, 2)
+    return t.div_(counts) if inplace else t / counts
 
 
 class _Unpool(torch.autograd.Function):

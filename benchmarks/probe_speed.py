@@ -12,8 +12,9 @@ each; a single process may use both cores):
 - full probe without GraSP (its exact second-order term is the dearest part on CPU);
 - statistics pass alone: `proxies=False` (what the GP benchmark needs);
 - the speedometer: one plain forward+backward of the same network with PyTorch's own modules.
-  This machine's speed drifts by ±20% within an hour; no probe code runs in this row, so each
-  probe row is also given as a multiple of it, which takes the drift out;
+  This machine's speed drifts by ±20% within an hour; no probe code runs in this row, so the
+  probe rows are also given as multiples of it, which takes most of the drift out (the probe
+  leans on memory bandwidth more than a plain pass, so not all of it);
 - GraSP's three procedures, forward + backward + GraSP seconds: "invariance" (the default),
   "shared" (create_graph on the shared backward, then a full double backward) and "separate"
   (foresight's own second forward), each with the probe's lean Conv2d, BatchNorm and AvgPool2d

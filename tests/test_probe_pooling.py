@@ -89,8 +89,7 @@ def test_stride_one_pools_are_bit_for_bit_pytorchs_kernels(
             plain = pool(x)
         out = pool(x)
     (grad,) = torch.autograd.grad(out, [x], dy)
-    window = pooling._Window(k, (1, 1), (k[0] // 2, k[1] // 2), False, count_include_pad, None)
-    assert window._as_convolution(x)  # the convolution path was the one compared
+    assert pooling._Window.of(pool)._as_convolution(x)  # the convolution path was the one compared
     for result, expected in ((plain, reference), (out, reference), (grad, reference_grad)):
         if ONEDNN_ON_X86:
             assert torch.equal(result, expected)
@@ -108,11 +107,7 @@ def test_stride_one_pools_are_bit_for_bit_pytorchs_kernels(
 def test_other_pools_use_pytorchs_kernels(pool_args, dtype):
     x = torch.randn(4, 8, 10, 10, dtype=dtype).contiguous(memory_format=torch.channels_last)
     pool = nn.AvgPool2d(**pool_args)
-    window = pooling._Window(
-        _pair(pool.kernel_size), _pair(pool.stride), _pair(pool.padding), False,
-        pool.count_include_pad, pool.divisor_override,
-    )  # fmt: skip
-    assert not window._as_convolution(x)
+    assert not pooling._Window.of(pool)._as_convolution(x)
     with lean_pool(pool):
         assert torch.equal(pool(x), nn.AvgPool2d(**pool_args)(x))
 

@@ -48,6 +48,18 @@ class _Window:
     count_include_pad: bool
     divisor_override: int | None
 
+    @classmethod
+    def of(cls, pool: nn.AvgPool2d) -> _Window:
+        """The window of a module, its sizes as pairs (the stride defaults to the kernel)."""
+        return cls(
+            _pair(pool.kernel_size),
+            _pair(pool.stride if pool.stride is not None else pool.kernel_size),
+            _pair(pool.padding),
+            bool(pool.ceil_mode),
+            bool(pool.count_include_pad),
+            pool.divisor_override,
+        )
+
     def _as_convolution(self, t: Tensor) -> bool:
         """Whether `t` pools as a depthwise convolution: a stride-1 window centred by its
         padding (the output keeps the input's size), float32, 4-D."""
@@ -149,14 +161,7 @@ class _AvgPool2d(torch.autograd.Function):
 
 
 def _lean_forward(pool: nn.AvgPool2d) -> Callable[[Tensor], Tensor]:
-    window = _Window(
-        _pair(pool.kernel_size),
-        _pair(pool.stride if pool.stride is not None else pool.kernel_size),
-        _pair(pool.padding),
-        bool(pool.ceil_mode),
-        bool(pool.count_include_pad),
-        pool.divisor_override,
-    )
+    window = _Window.of(pool)
 
     def forward(x: Tensor) -> Tensor:
         if not (torch.is_grad_enabled() and x.requires_grad):

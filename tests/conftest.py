@@ -21,9 +21,20 @@ def data_root() -> Path:
 
 @pytest.fixture(autouse=True)
 def _gm_lab_env(data_root: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch):
-    """Every test reads the real data and writes caches to a temporary folder."""
+    """Every test reads the real data and writes caches to a temporary folder; the per-user data
+    folder is an empty temporary one, so a developer's own downloads never change a result."""
     monkeypatch.setenv("GM_LAB_DATA", str(data_root))
     monkeypatch.setenv("GM_LAB_CACHE", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("user-data")))
+
+
+@pytest.fixture
+def no_embedded(tmp_path_factory: pytest.TempPathFactory, monkeypatch) -> Path:
+    """Hide the embedded default (an empty folder stands for it), to test what happens when the
+    user's data folders are the only source (this process only)."""
+    empty = tmp_path_factory.mktemp("no-embedded")
+    monkeypatch.setattr("gm_lab.paths.embedded_root", lambda: empty)
+    return empty
 
 
 @pytest.fixture(scope="session")

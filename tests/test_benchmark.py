@@ -101,7 +101,7 @@ def test_load_finds_table_then_imports_official_once(tmp_path, monkeypatch, offi
     assert list(first.archs) == list(again.archs)
 
 
-def test_missing_data_names_what_where_and_how(tmp_path, monkeypatch):
+def test_missing_data_names_what_where_and_how(tmp_path, monkeypatch, no_embedded):
     monkeypatch.setenv("GM_LAB_DATA", str(tmp_path))
     with pytest.raises(DataMissingError) as err:
         Benchmark.load("tss")
@@ -109,6 +109,7 @@ def test_missing_data_names_what_where_and_how(tmp_path, monkeypatch):
     assert "NATS-Bench TSS results not found" in message
     assert str(tmp_path / "nats_bench" / "tss.csv") in message
     assert "NATS-tss-v1_0-3ffb9-simple" in message and "gm-lab data import" in message
+    assert "gm-lab data download tss" in message
 
 
 def test_truncated_table_is_refused(tmp_path, data_root):

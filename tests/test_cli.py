@@ -55,8 +55,8 @@ def test_data_import_writes_equal_table(tmp_path, official_sample, data_root):
 
 
 def test_missing_data_is_a_clear_error(tmp_path, monkeypatch):
-    monkeypatch.setenv("GM_LAB_DATA", str(tmp_path))
-    out = gm_lab("data", "info")
+    monkeypatch.setenv("GM_LAB_DATA", str(tmp_path))  # no SSS anywhere: no embedded SSS table
+    out = gm_lab("data", "info", "--space", "sss")
     assert out.returncode == 2
     assert "not found" in out.stderr and str(tmp_path) in out.stderr
     assert "Traceback" not in out.stderr

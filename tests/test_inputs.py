@@ -158,7 +158,7 @@ def test_synthetic_imagenet16(
 
 
 def test_synthetic_imagenet16_too_few_falls_back(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_embedded: Path
 ) -> None:
     data = np.zeros((3, 768), dtype=np.uint8)
     _write_imagenet16(tmp_path / "images" / "ImageNet16", "val_data", data, [1, 2, 300])
@@ -170,7 +170,9 @@ def test_synthetic_imagenet16_too_few_falls_back(
     assert batch.source == "gaussian-noise" and batch.is_standin
 
 
-def test_missing_everything_gives_gaussian(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_everything_gives_gaussian(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_embedded: Path
+) -> None:
     monkeypatch.setenv("GM_LAB_DATA", str(tmp_path))
     with pytest.warns(StandInImagesWarning, match="gaussian-noise") as record:
         batch = load_minibatch("cifar10", batch_size=16, seed=5)
@@ -184,7 +186,9 @@ def test_missing_everything_gives_gaussian(tmp_path: Path, monkeypatch: pytest.M
     assert torch.equal(batch.images, noise.images)
 
 
-def test_missing_without_fallback_raises(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_without_fallback_raises(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_embedded: Path
+) -> None:
     monkeypatch.setenv("GM_LAB_DATA", str(tmp_path))
     with pytest.raises(DataMissingError) as info:
         load_minibatch("cifar10", batch_size=16, fallback=False)

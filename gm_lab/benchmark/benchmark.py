@@ -15,11 +15,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gm_lab import paths
 from gm_lab.benchmark.official import extract_table, result_indices
 from gm_lab.benchmark.spaces import COLUMN_PREFIX, SpaceInfo, normalise_dataset, space_info
 from gm_lab.benchmark.table import read_table, write_table
 from gm_lab.errors import DataMissingError
-from gm_lab.paths import cache_root, data_root
+from gm_lab.paths import cache_root, data_roots, origin_of
 
 SPLITS = ("test", "valid")
 
@@ -58,27 +59,17 @@ class Benchmark:
     def load(cls, space: str = "tss", progress: bool = True) -> Benchmark:
         """Find the data for `space` and load it the fastest way possible.
 
-        Order: a compact table in the data root; a table imported into the cache (kept while the
-        official folder it came from is unchanged); an official folder, imported once now.
+        Order (see `gm_lab.paths`): in each data folder a compact table, then an official folder
+        (imported once into the cache and reused while unchanged); finally the embedded default.
         """
         info = space_info(space)
-        table = data_root() / "nats_bench" / f"{info.name}.csv"
-        if table.is_file():
-            return cls.from_table(table, info.name)
-        cached = imported_table_path(info)
-        folder = find_official_folder(info)
-        if cached.is_file() and (folder is None or _read_stamp(cached) == _folder_stamp(folder)):
-            return cls(read_table(cached, info), info.name, source=str(cached))
-        if folder is None:
-            raise DataMissingError(
-                f"NATS-Bench {info.name.upper()} results",
-                [str(table), str(cached), *(str(p) for p in official_candidates(info))],
-                f"download {info.official_folder} from the NATS-Bench project "
-                f"(github.com/D-X-Y/NATS-Bench), extract it under $GM_LAB_DATA/nats_bench/ "
-                f"(GM_LAB_DATA={data_root()}), or run `gm-lab data import PATH` once on it "
-                f"wherever it is; or set GM_LAB_DATA to a folder with nats_bench/{info.name}.csv",
-            )
-        return cls.import_official(folder, info.name, progress=progress)
+        located = locate(info)
+        if located.kind == "official":
+            cached = imported_table_path(info)
+            if cached.is_file() and _read_stamp(cached) == _folder_stamp(located.path):
+                return cls(read_table(cached, info), info.name, source=str(cached))
+            return cls.import_official(located.path, info.name, progress=progress)
+        return cls.from_table(located.path, info.name)
 
     @classmethod
     def import_official(
@@ -175,20 +166,70 @@ class Benchmark:
         }
 
 
+@dataclass(frozen=True)
+class TableSource:
+    """Where a space's ground truth comes from: a compact table or an official folder."""
+
+    kind: str  # "table" (compact CSV, maybe xz) or "official" (NATS-*-simple folder)
+    path: Path
+    origin: str  # which place holds it, see `gm_lab.paths.origin_of`
+
+
+def table_candidates(info: SpaceInfo) -> list[Path]:
+    """Compact tables looked for, in order: one per data folder, then the embedded default."""
+    tables = [root / "nats_bench" / f"{info.name}.csv" for root in data_roots()]
+    return [*tables, paths.embedded_root() / "nats_bench" / f"{info.name}.csv.xz"]
+
+
 def official_candidates(info: SpaceInfo) -> list[Path]:
-    """Where an official download may sit: the data root (3 layouts), nats_bench's TORCH_HOME."""
-    root = data_root()
+    """Where an official download may sit: each data folder (3 layouts), nats_bench's TORCH_HOME."""
     torch_home = Path(os.environ.get("TORCH_HOME", Path.home() / ".torch"))
-    return [
-        root / "nats_bench" / info.official_folder,
-        root / info.official_folder,
-        root / "nats_bench" / "official_sample" / info.official_folder,
-        torch_home / info.official_folder,
+    folder = info.official_folder
+    per_root = [
+        path
+        for root in data_roots()
+        for path in (
+            root / "nats_bench" / folder,
+            root / folder,
+            root / "nats_bench" / "official_sample" / folder,
+        )
     ]
+    return [*per_root, torch_home / folder]
 
 
 def find_official_folder(info: SpaceInfo) -> Path | None:
     return next((p for p in official_candidates(info) if (p / "meta.pickle.pbz2").is_file()), None)
+
+
+def locate(info: SpaceInfo) -> TableSource:
+    """The source `Benchmark.load` reads for `info`; DataMissingError naming every place tried.
+
+    A user's own data wins over the embedded default: the data folders are searched first, each
+    for a compact table, then for an official folder (a table imported from it earlier is reused).
+    """
+    user_tables, embedded = table_candidates(info)[:-1], table_candidates(info)[-1]
+    table = next((t for t in user_tables if t.is_file()), None)
+    if table is not None:
+        return TableSource("table", table, origin_of(table))
+    folder = find_official_folder(info)
+    if folder is not None:
+        return TableSource("official", folder, origin_of(folder))
+    imported = imported_table_path(info)  # imported earlier from a folder since moved away
+    if imported.is_file():
+        return TableSource("table", imported, origin_of(imported))
+    if embedded.is_file():
+        return TableSource("table", embedded, origin_of(embedded))
+    raise DataMissingError(
+        f"NATS-Bench {info.name.upper()} results",
+        [
+            *(str(t) for t in user_tables),
+            *(str(p) for p in official_candidates(info)),
+            str(imported),
+        ],
+        f"run `gm-lab data download {info.name}` (it fetches the official "
+        f"{info.official_folder} archive and imports it once), or extract that archive under "
+        f"$GM_LAB_DATA/nats_bench/ and run `gm-lab data import PATH` once on it",
+    )
 
 
 def imported_table_path(info: SpaceInfo) -> Path:

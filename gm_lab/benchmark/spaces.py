@@ -35,6 +35,13 @@ COLUMN_PREFIX: dict[str, str] = {
     "ImageNet16-120": "imagenet16",
 }
 
+# How people write each dataset's name (messages, charts).
+DISPLAY_NAMES: dict[str, str] = {
+    "cifar10": "CIFAR-10",
+    "cifar100": "CIFAR-100",
+    "ImageNet16-120": "ImageNet16-120",
+}
+
 _ALIASES = {
     "cifar10": "cifar10",
     "cifar-10": "cifar10",

@@ -6,10 +6,14 @@ Schema (that of `shared/data/nats_bench/tss.csv`): `index`, `arch`, then per dat
 Optional columns: `cifar100_valid`, `imagenet16_valid` (mean over seeds, written by our
 importer), `*_valid_single_seed` and `hw_*` (HW-NAS-Bench figures, only in tables built from it).
 Empty cells mean "no result for this architecture"; they are never filled in.
+A table may be xz-compressed (`<space>.csv.xz`, as the embedded default ships): it is read the same
+way, and a damaged or cut-short stream is refused like a damaged plain file.
 """
 
 from __future__ import annotations
 
+import io
+import lzma
 from pathlib import Path
 
 import pandas as pd
@@ -28,16 +32,13 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
 def read_table(path: Path, space: SpaceInfo) -> pd.DataFrame:
     """Read and validate a compact table; a truncated or malformed file raises, never half-loads."""
     path = Path(path)
-    with path.open("rb") as fh:
-        fh.seek(0, 2)
-        size = fh.tell()
-        if size == 0:
-            raise CorruptDataError(str(path), "the file is empty")
-        fh.seek(-1, 2)
-        if fh.read(1) != b"\n":
-            raise CorruptDataError(str(path), "the last line is incomplete (file cut short?)")
+    data = _read_bytes(path)
+    if not data:
+        raise CorruptDataError(str(path), "the file is empty")
+    if not data.endswith(b"\n"):
+        raise CorruptDataError(str(path), "the last line is incomplete (file cut short?)")
     try:
-        df = pd.read_csv(path, on_bad_lines="error")
+        df = pd.read_csv(io.BytesIO(data), on_bad_lines="error")
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
         raise CorruptDataError(str(path), f"cannot parse CSV ({exc})") from exc
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
@@ -57,6 +58,16 @@ def read_table(path: Path, space: SpaceInfo) -> pd.DataFrame:
     for prefix in COLUMN_PREFIX.values():
         df[f"params_{prefix}"] = df[f"params_{prefix}"].astype("Int64")
     return df.set_index("index", drop=False)
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The table's CSV bytes, decompressed when the name ends in `.xz`."""
+    if path.suffix != ".xz":
+        return path.read_bytes()
+    try:
+        return lzma.decompress(path.read_bytes())
+    except lzma.LZMAError as exc:
+        raise CorruptDataError(str(path), f"cannot decompress ({exc})") from exc
 
 
 def write_table(df: pd.DataFrame, path: Path) -> None:

@@ -1,4 +1,5 @@
-"""`gm-lab data ...`: inspect the benchmark and import an official NATS-Bench download."""
+"""`gm-lab data ...`: where the data comes from, import an official NATS-Bench download, and pack
+the embedded default."""
 
 from __future__ import annotations
 
@@ -8,16 +9,24 @@ import re
 from pathlib import Path
 
 from gm_lab.benchmark import DATASETS, SPACES, Benchmark, normalise_dataset
+from gm_lab.benchmark.spaces import DISPLAY_NAMES
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    group = commands.add_parser("data", help="inspect or import NATS-Bench ground truth")
+    group = commands.add_parser(
+        "data", help="see where the data comes from; import, download or pack it"
+    )
     sub = group.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
 
     info = sub.add_parser(
         "info",
-        help="summarise a benchmark: number of archs, accuracy range, best architecture",
-        description="Load a search space's ground truth and summarise it for one dataset.",
+        help="which source each part of the data comes from; summarise a benchmark",
+        description=(
+            "Show, per part (benchmark tables, images per dataset), which source is in use -- "
+            "$GM_LAB_DATA, then the per-user data folder, then the embedded default -- and what "
+            "`gm-lab data download` would add; then summarise one space's ground truth for one "
+            "dataset (number of archs, accuracy range, best architecture)."
+        ),
     )
     info.add_argument("--space", choices=sorted(SPACES), default="tss", help="search space")
     info.add_argument(
@@ -42,13 +51,41 @@ def register(commands: argparse._SubParsersAction) -> None:
     imp.add_argument("--out", type=Path, help="where to write the table (default: the cache)")
     imp.set_defaults(run=run_import)
 
+    pack = sub.add_parser(
+        "pack",
+        help="rebuild the embedded default data from a data folder (maintainers)",
+        description=(
+            "Write the compressed TSS table and the CIFAR-10 minibatch pack that ship inside "
+            "gm_lab, deterministically, from SRC laid out like shared/data "
+            "(nats_bench/tss.csv, images/cifar-10-batches-py/). See gm_lab/embedded/PROVENANCE.md."
+        ),
+    )
+    pack.add_argument("source", type=Path, metavar="SRC", help="data folder to pack from")
+    pack.add_argument(
+        "--out", type=Path, help="output folder (default: the package's gm_lab/embedded)"
+    )
+    pack.set_defaults(run=run_pack)
+
 
 def run_info(args: argparse.Namespace) -> int:
-    bench = Benchmark.load(args.space, progress=not args.json)
-    summary = bench.summary(args.dataset)
+    from gm_lab.data.info import data_sources, lookup_order, sources_json
+
     if args.json:
-        print(json.dumps(summary))
+        bench = Benchmark.load(args.space, progress=False)
+        print(json.dumps({**bench.summary(args.dataset), "sources": sources_json()}))
         return 0
+    order = " -> ".join(f"{p['place']} ({p['path']})" for p in lookup_order())
+    print(f"Data sources, looked up in this order: {order}")
+    for part in data_sources():
+        print(f"  {part.part:<22} {part.origin or 'missing':<21} {part.detail}")
+        if part.standin:
+            print(f"  {'':<22} stand-in images: {DISPLAY_NAMES.get(part.standin, part.standin)}")
+        if part.would_add:
+            how = f"`gm-lab data download {part.download}` adds " if part.download else ""
+            print(f"  {'':<22} {how}{part.would_add}")
+    print()
+    bench = Benchmark.load(args.space, progress=True)
+    summary = bench.summary(args.dataset)
     best = summary["best"]
     print(f"NATS-Bench {summary['space'].upper()} / {summary['dataset']}")
     print(f"  source         {summary['source']}")
@@ -62,6 +99,19 @@ def run_info(args: argparse.Namespace) -> int:
         f"(mean {summary['test_acc_mean']:.2f})"
     )
     print(f"  best           #{best['index']}  {best['test_acc']:.2f} %  {best['arch']}")
+    return 0
+
+
+def run_pack(args: argparse.Namespace) -> int:
+    from gm_lab.data.pack import pack
+
+    report = pack(args.source, args.out)
+    print(
+        f"packed {report.n_rows:,} TSS architectures -> {report.table} "
+        f"({report.table_bytes / 1e6:.2f} MB)\n"
+        f"packed {report.n_images} CIFAR-10 test images -> {report.images} "
+        f"({report.images_bytes / 1e6:.2f} MB)"
+    )
     return 0
 
 

@@ -10,11 +10,13 @@ Formats (all pickled dicts; a user's real download is read as it comes):
   `train_data_batch_1..10`, keys `data` (N x 768 uint8, 16x16) and 1-based `labels`; only labels
   1..120 are kept and shifted to 0..119.
 
-A folder is looked for at `data_root()/images/<folder>`, then `data_root()/<folder>`. The
-test/val split is preferred (a minibatch at initialisation should not peek at training data, and
-it is the smallest file), else the train files. Pickles are loaded with `encoding="latin1"` as
-torchvision and xautodl do; bytes keys (Python 3 pickles) are accepted too. Pickle can run code:
-only point `GM_LAB_DATA` at downloads you trust.
+A folder is looked for in each data folder of `gm_lab.paths.data_roots()` (at
+`<root>/images/<folder>`, then `<root>/<folder>`), then in the embedded default, which packs a few
+hundred real CIFAR-10 test images as `embedded/images/<folder>.npz` (arrays `images`, `labels`; no
+pickle). The test/val split is preferred (a minibatch at initialisation should not peek at
+training data, and it is the smallest file), else the train files. Pickles are loaded with
+`encoding="latin1"` as torchvision and xautodl do; bytes keys (Python 3 pickles) are accepted
+too. Pickle can run code: only point `GM_LAB_DATA` at downloads you trust.
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
+from gm_lab import paths
 from gm_lab.benchmark.spaces import NUM_CLASSES
 from gm_lab.errors import CorruptDataError, DataMissingError
-from gm_lab.paths import DATA_ENV, data_root
+from gm_lab.paths import DATA_ENV, data_roots
 
 
 @dataclass(frozen=True)
@@ -120,10 +123,14 @@ def dataset_format(dataset: str) -> DatasetFormat:
 
 
 def candidate_folders(dataset: str) -> list[Path]:
-    """Folders that may hold the dataset, in the order they are tried."""
+    """Folders of the user's data that may hold the dataset, in the order they are tried."""
     folder = dataset_format(dataset).folder
-    root = data_root()
-    return [root / "images" / folder, root / folder]
+    return [path for root in data_roots() for path in (root / "images" / folder, root / folder)]
+
+
+def embedded_pack(dataset: str) -> Path:
+    """Where the embedded default keeps a dataset's image pack (only CIFAR-10 ships one)."""
+    return paths.embedded_root() / "images" / f"{dataset_format(dataset).folder}.npz"
 
 
 def read_images(dataset: str, enough: int | None = None) -> ImageSet:
@@ -138,14 +145,47 @@ def read_images(dataset: str, enough: int | None = None) -> ImageSet:
         looked.append(str(folder))
         if not folder.is_dir():
             continue
-        tests = [folder / name for name in fmt.test_files if (folder / name).is_file()]
-        if tests:
-            return _read_split(dataset, "val" if fmt.one_based_labels else "test", tests, None)
-        trains = [folder / name for name in fmt.train_files if (folder / name).is_file()]
-        if trains:
-            return _read_split(dataset, "train", trains, enough)
+        found = read_image_folder(dataset, folder, enough)
+        if found is not None:
+            return found
         looked[-1] += f" (exists, but has none of {', '.join(fmt.test_files + fmt.train_files)})"
+    pack = embedded_pack(dataset)
+    if pack.is_file():
+        return read_pack(dataset, pack)
     raise DataMissingError(f"{dataset} images", looked, fmt.how_to_get)
+
+
+def read_image_folder(dataset: str, folder: Path, enough: int | None = None) -> ImageSet | None:
+    """The preferred split found in one download folder, or None if it holds none of its files."""
+    fmt = dataset_format(dataset)
+    tests = [folder / name for name in fmt.test_files if (folder / name).is_file()]
+    if tests:
+        return _read_split(dataset, "val" if fmt.one_based_labels else "test", tests, None)
+    trains = [folder / name for name in fmt.train_files if (folder / name).is_file()]
+    if trains:
+        return _read_split(dataset, "train", trains, enough)
+    return None
+
+
+def read_pack(dataset: str, path: Path) -> ImageSet:
+    """An embedded image pack (`gm-lab data pack` writes it): split "test-embedded".
+
+    Its own split name keeps probe caches made from the pack apart from those made from a full
+    download of the same dataset (the cache compares the minibatch source).
+    """
+    try:
+        with np.load(path, allow_pickle=False) as pack:
+            images, labels = pack["images"], pack["labels"].astype(np.int64)
+    except (OSError, ValueError, KeyError) as exc:
+        raise CorruptDataError(str(path), f"cannot read the image pack ({exc})") from exc
+    fmt = dataset_format(dataset)
+    if images.dtype != np.uint8 or images.shape[1:] != (3, fmt.size, fmt.size):
+        raise CorruptDataError(str(path), f"images are {images.dtype} {images.shape}")
+    if len(images) != len(labels):
+        raise CorruptDataError(str(path), f"{len(images)} images but {len(labels)} labels")
+    images.flags.writeable = False
+    labels.flags.writeable = False
+    return ImageSet(dataset, "test-embedded", images, labels, (path,))
 
 
 def _read_split(dataset: str, split: str, files: list[Path], enough: int | None) -> ImageSet:

@@ -86,6 +86,7 @@ def test_score_json_matches_scipy_and_reuses_the_cache(data_root: Path):
     assert result["spearman"] == pytest.approx(stats.spearmanr(scores, truth)[0], abs=1e-12)
     assert result["sample"]["kind"] == "random" and result["probed"] == 6
     assert result["provenance"]["source"] == "cifar10-test"
+    assert result["standin_images"] == {}  # CIFAR-10's own images
 
     again = json.loads(gm_lab(*args).stdout)
     assert again["reused"] == 6 and again["probed"] == 0
@@ -104,7 +105,12 @@ def test_probe_reports_a_stand_in_minibatch():
     out = gm_lab("probe", "--dataset", "ImageNet16-120", *SMALL, "--n", "2", "--workers", "0")
     assert out.returncode == 0, out.stderr
     assert "probed 2, reused 0 of 2 architectures" in out.stdout
-    assert "stand-in cifar10-test-as-ImageNet16-120" in out.stdout
+    assert "stand-in images: CIFAR-10 (cifar10-test-as-ImageNet16-120)" in out.stdout
+    scored = gm_lab("score", "naswot", "--dataset", "ImageNet16-120", *SMALL, "--n", "2", "--json")
+    assert scored.returncode == 0, scored.stderr
+    result = json.loads(scored.stdout)
+    assert result["reused"] == 2  # the probes just made
+    assert result["standin_images"] == {"ImageNet16-120": "stand-in images: CIFAR-10"}
 
 
 def test_probe_and_score_are_documented_in_help():

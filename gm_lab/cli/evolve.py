@@ -212,6 +212,15 @@ def describe(config: SearchConfig) -> str:
     )
 
 
+def ground_truth_line(space: str) -> str:
+    """Which source the ground truth comes from (a user's download or the embedded default)."""
+    from gm_lab.benchmark.benchmark import locate
+    from gm_lab.benchmark.spaces import space_info
+
+    found = locate(space_info(space))
+    return f"ground truth: NATS-Bench {space.upper()} from the {found.origin} ({found.path})"
+
+
 def score_command(result: SearchResult) -> str:
     """The `gm-lab score` call that reproduces the best expression's search Kendall τ."""
     config = result.config
@@ -232,6 +241,7 @@ def run_evolve(args: argparse.Namespace) -> int:
     search = make_search(args)
     log = sys.stderr if args.json else sys.stdout
     print(describe(search.config), file=log, flush=True)
+    print(ground_truth_line(search.config.space), file=log, flush=True)
     if search.generation >= 0:
         print(f"resuming after generation {search.generation}", file=log, flush=True)
 
@@ -260,6 +270,8 @@ def run_evolve(args: argparse.Namespace) -> int:
     if best is not None:
         print(f"\nbest expression ({best.size} nodes, fitness {best.fitness:+.4f}):\n  {best.expr}")
         print(f"rescore it (same search sample, cached probes):\n  {score_command(result)}")
+    for dataset, label in result.standin_images.items():
+        print(f"\n{dataset}: {label} (no {dataset} images of its own; `gm-lab data info`)")
     print(f"\n{result.table()}")
     seconds = result.seconds
     print(

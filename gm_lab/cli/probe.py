@@ -16,12 +16,15 @@ import math
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from gm_lab.benchmark import DATASETS, SPACES, Benchmark, normalise_dataset
 from gm_lab.errors import GmLabError
+from gm_lab.paths import origin_of
+from gm_lab.provenance import standin_label
 from gm_lab.sampling import SAMPLE_KINDS, Sample, draw_sample
 
 if TYPE_CHECKING:  # gm_lab.probe imports torch: keep `gm-lab --help` and `data` fast
@@ -171,9 +174,10 @@ def _fill_cache(
 
 
 def _inputs_phrase(provenance: dict[str, Any] | None) -> str:
-    if not provenance or not provenance.get("is_standin"):
+    label = standin_label(provenance)
+    if label is None or provenance is None:
         return ""
-    return f"\n  inputs: stand-in {provenance['source']}: {provenance['note']}"
+    return f"\n  inputs: {label} ({provenance['source']}): {provenance['note']}"
 
 
 # ---- gm-lab probe --------------------------------------------------------------------------------
@@ -243,6 +247,8 @@ def run_score(args: argparse.Namespace) -> int:
         "probe": _config(args).describe(),
         **run,
     }
+    label = standin_label(run["provenance"])
+    result["standin_images"] = {args.dataset: label} if label else {}
     if args.json:
         print(json.dumps(_json_safe(result)))
         return 0
@@ -250,8 +256,11 @@ def run_score(args: argparse.Namespace) -> int:
         f"{args.proxy} on {args.space}/{args.dataset}, {args.sample} sample of {len(sample)} "
         f"(seed {args.seed}), batch {args.batch_size}"
     )
+    print(f"  ground truth  {origin_of(Path(bench.source))} ({bench.source})")
     print(f"  Kendall tau   {result['kendall']:+.4f}")
     print(f"  Spearman rho  {result['spearman']:+.4f}")
+    if label:
+        print(f"  {label} (no {args.dataset} images of its own; `gm-lab data info`)")
     print(
         f"  probed {run['probed']}, reused {run['reused']}; cache: {run['cache']}"
         f"{_inputs_phrase(run['provenance'])}",

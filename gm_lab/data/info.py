@@ -27,6 +27,7 @@ from gm_lab.paths import (
     origin_of,
     user_data_root,
 )
+from gm_lab.provenance import standin_donor
 
 DEFAULT_BATCH = 64  # the probe's default minibatch: fewer images than this means a stand-in
 
@@ -119,7 +120,7 @@ def _image_source(dataset: str) -> PartSource:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         batch = load_minibatch(dataset, batch_size=DEFAULT_BATCH)
-    standin = _donor(batch.source) if batch.is_standin else None
+    standin = standin_donor(batch.provenance())
     if standin is not None and origin is not None:
         detail += f", fewer than a batch of {DEFAULT_BATCH}"
     wanted = origin in (None, "embedded default") or standin is not None
@@ -132,13 +133,6 @@ def _image_source(dataset: str) -> PartSource:
         (name or None) if wanted else None,
         adds if wanted else None,
     )
-
-
-def _donor(source: str) -> str:
-    """The dataset whose images stand in, from a source like "cifar10-test-as-cifar100"."""
-    from gm_lab.inputs.minibatch import STANDIN_ORDER
-
-    return next((d for d in STANDIN_ORDER if source.startswith(f"{d}-")), source)
 
 
 def sources_json() -> dict[str, Any]:

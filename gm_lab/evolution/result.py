@@ -24,6 +24,7 @@ from gm_lab.evolution.config import Aggregate, SearchConfig
 from gm_lab.evolution.fitness import Split, aggregate, correlations
 from gm_lab.expressions import parse, simplify, to_text
 from gm_lab.probe.cache import atomic_write
+from gm_lab.provenance import standin_label
 
 RESULT_FORMAT = 1
 
@@ -197,6 +198,12 @@ class SearchResult:
     def best(self) -> ExpressionReport | None:
         return self.hall_of_fame[0] if self.hall_of_fame else None
 
+    @property
+    def standin_images(self) -> dict[str, str]:
+        """Per searched dataset whose own images were absent: "stand-in images: CIFAR-10"."""
+        labels = {d: standin_label(p.get("provenance")) for d, p in self.probe.items()}
+        return {d: label for d, label in labels.items() if label}
+
     # ---- JSON -----------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: `best` (the top expression) plus everything else."""
@@ -214,6 +221,7 @@ class SearchResult:
                 "logbook": self.logbook,
                 "seconds": self.seconds,
                 "probe": self.probe,
+                "standin_images": self.standin_images,
             }
         )
 

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from gm_lab.benchmark import Benchmark
@@ -146,3 +147,58 @@ def test_costs_carry_params_and_hardware_figures(tss: Benchmark):
     assert costs.loc[0, "hw_edgegpu_latency_cifar100"] == pytest.approx(5.86608)
     assert not any(c.endswith("_cifar10") for c in costs.columns)
     assert "cifar10_valid_train_time_s" in tss.costs("cifar10")
+
+
+def _damaged(data_root: Path, tmp_path: Path, damage) -> Path:
+    table = pd.read_csv(data_root / "nats_bench" / "tss.csv")
+    damage(table)
+    path = tmp_path / "tss.csv"
+    table.to_csv(path, index=False)
+    return path
+
+
+def _half_empty(table: pd.DataFrame) -> None:
+    table.loc[table.index % 2 == 1, "cifar100_test"] = np.nan
+
+
+def _minus_a_billion(table: pd.DataFrame) -> None:
+    table.loc[7, "cifar10_valid"] = -1e9
+
+
+def _infinite(table: pd.DataFrame) -> None:
+    table.loc[3, "imagenet16_test_12ep"] = np.inf
+
+
+def _repeated_arch(table: pd.DataFrame) -> None:
+    table.loc[5, "arch"] = table.loc[4, "arch"]
+
+
+def _foreign_arch(table: pd.DataFrame) -> None:
+    table.loc[2, "arch"] = "|conv_7x7~0|+|none~0|none~1|+|none~0|none~1|none~2|"
+
+
+def _params_missing(table: pd.DataFrame) -> None:
+    table.loc[9, "params_cifar10"] = np.nan
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (_half_empty, "row 1, column 'cifar100_test': empty although the row has other test"),
+        (
+            _minus_a_billion,
+            "row 7, column 'cifar10_valid': accuracy -1000000000.0 is not in 0..100",
+        ),
+        (_infinite, "row 3, column 'imagenet16_test_12ep': accuracy inf is not in 0..100"),
+        (_repeated_arch, "row 5: architecture"),
+        (_foreign_arch, "row 2: '|conv_7x7~0|"),
+        (_params_missing, "row 9: test accuracies but no parameter count"),
+    ],
+)
+def test_implausible_tables_are_refused_naming_row_and_column(
+    data_root: Path, tmp_path: Path, damage, reason: str
+) -> None:
+    path = _damaged(data_root, tmp_path, damage)
+    with pytest.raises(CorruptDataError) as err:
+        Benchmark.from_table(path, "tss")
+    assert reason in str(err.value) and str(path) in str(err.value)

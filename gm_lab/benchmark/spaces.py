@@ -13,15 +13,26 @@ class SpaceInfo:
     n_archs: int
     official_name: str  # folder stem of the official download, e.g. NATS-tss-v1_0-3ffb9
     hp: str  # the full training schedule: "200" epochs for TSS, "90" for SSS
+    arch_pattern: str  # regular expression every architecture string of the space matches
 
     @property
     def official_folder(self) -> str:
         return f"{self.official_name}-simple"
 
 
+_TSS_OP = "(?:none|skip_connect|nor_conv_1x1|nor_conv_3x3|avg_pool_3x3)"
+_SSS_WIDTH = "(?:8|16|24|32|40|48|56|64)"
 SPACES: dict[str, SpaceInfo] = {
-    "tss": SpaceInfo("tss", 15_625, "NATS-tss-v1_0-3ffb9", "200"),
-    "sss": SpaceInfo("sss", 32_768, "NATS-sss-v1_0-50262", "90"),
+    "tss": SpaceInfo(
+        "tss",
+        15_625,
+        "NATS-tss-v1_0-3ffb9",
+        "200",
+        rf"\|{_TSS_OP}~0\|\+\|{_TSS_OP}~0\|{_TSS_OP}~1\|\+\|{_TSS_OP}~0\|{_TSS_OP}~1\|{_TSS_OP}~2\|",
+    ),
+    "sss": SpaceInfo(
+        "sss", 32_768, "NATS-sss-v1_0-50262", "90", rf"{_SSS_WIDTH}(?::{_SSS_WIDTH}){{4}}"
+    ),
 }
 
 DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "ImageNet16-120")

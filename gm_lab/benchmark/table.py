@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import io
 import lzma
+import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from gm_lab.benchmark.spaces import COLUMN_PREFIX, SpaceInfo
 from gm_lab.errors import CorruptDataError
 
+_ACCURACY = re.compile(r"_(test|valid|train)(_|$)")
 REQUIRED_COLUMNS: tuple[str, ...] = (
     "index",
     "arch",
@@ -50,14 +53,57 @@ def read_table(path: Path, space: SpaceInfo) -> pd.DataFrame:
         )
     if not (df["index"].to_numpy() == range(space.n_archs)).all():
         raise CorruptDataError(str(path), "column 'index' is not 0..n-1 in order")
-    if df["arch"].isna().any():
-        raise CorruptDataError(str(path), "some architecture strings are empty")
     for column in df.columns.drop(["index", "arch"]):
         if not pd.api.types.is_numeric_dtype(df[column]):
             raise CorruptDataError(str(path), f"column {column!r} holds non-numeric values")
+    problem = implausible(df, space)
+    if problem:
+        raise CorruptDataError(str(path), problem)
     for prefix in COLUMN_PREFIX.values():
         df[f"params_{prefix}"] = df[f"params_{prefix}"].astype("Int64")
     return df.set_index("index", drop=False)
+
+
+def accuracy_columns(df: pd.DataFrame) -> list[str]:
+    """Columns holding accuracies in percent (test, valid, train; not training times)."""
+    return [c for c in df.columns if _ACCURACY.search(c) and not c.endswith("_time_s")]
+
+
+def implausible(df: pd.DataFrame, space: SpaceInfo) -> str | None:
+    """Why the table cannot be NATS-Bench ground truth (row and column named), or None.
+
+    Empty cells are fine where a whole architecture has no results (the official sample lists
+    every architecture, with results for 3); a row with some test accuracies and not others, a
+    non-finite or out-of-range accuracy, a missing parameter count beside results, or a wrong or
+    repeated architecture string is refused.
+    """
+    bad_arch = ~df["arch"].astype(str).str.fullmatch(space.arch_pattern) | df["arch"].isna()
+    if bad_arch.any():
+        row = int(np.flatnonzero(bad_arch.to_numpy())[0])
+        return f"row {row}: {df['arch'].iloc[row]!r} is not a {space.name} architecture string"
+    repeated = df["arch"].duplicated()
+    if repeated.any():
+        row = int(np.flatnonzero(repeated.to_numpy())[0])
+        return f"row {row}: architecture {df['arch'].iloc[row]!r} appears twice"
+    for column in accuracy_columns(df):
+        values = df[column].to_numpy(dtype=float)
+        wrong = np.isinf(values) | (values < 0) | (values > 100)
+        if wrong.any():
+            row = int(np.flatnonzero(wrong)[0])
+            return f"row {row}, column {column!r}: accuracy {values[row]} is not in 0..100 %"
+    tests = [f"{p}_test" for p in COLUMN_PREFIX.values()]
+    known = np.isfinite(df[tests].to_numpy(dtype=float))
+    partial = known.any(axis=1) & ~known.all(axis=1)
+    if partial.any():
+        row = int(np.flatnonzero(partial)[0])
+        column = tests[int(np.flatnonzero(~known[row])[0])]
+        return f"row {row}, column {column!r}: empty although the row has other test accuracies"
+    params = [f"params_{p}" for p in COLUMN_PREFIX.values()]
+    no_params = known.all(axis=1) & ~np.isfinite(df[params].to_numpy(dtype=float)).all(axis=1)
+    if no_params.any():
+        row = int(np.flatnonzero(no_params)[0])
+        return f"row {row}: test accuracies but no parameter count"
+    return None
 
 
 def _read_bytes(path: Path) -> bytes:

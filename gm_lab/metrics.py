@@ -44,6 +44,32 @@ def _degenerate(scores: np.ndarray, truth: np.ndarray) -> bool:
     return scores.size < 2 or np.ptp(scores) == 0 or np.ptp(truth) == 0
 
 
+def degenerate_reason(scores: np.ndarray) -> str | None:
+    """Why scores cannot rank a sample (said wherever their correlation is shown), or None.
+
+    "constant over the sample (every architecture scores 0)", "NaN or infinite for all 600
+    architectures"; a partial share of NaN is named too ("NaN or infinite for 412 of 600
+    architectures"), as those rank last and the correlation rests on the others.
+    """
+    scores = np.asarray(scores, dtype=float)
+    bad = ~np.isfinite(scores)
+    if scores.size < 2:
+        return f"{scores.size} architecture(s): nothing to rank"
+    if bad.all():
+        return f"NaN or infinite for all {scores.size} architectures"
+    finite = scores[~bad]
+    if np.ptp(finite) == 0 and not bad.any():
+        return f"constant over the sample (every architecture scores {finite[0]:g})"
+    if np.ptp(finite) == 0:
+        return (
+            f"constant over the {finite.size} architectures with a finite score "
+            f"({finite[0]:g}); NaN or infinite for the other {int(bad.sum())}"
+        )
+    if bad.any():
+        return f"NaN or infinite for {int(bad.sum())} of {scores.size} architectures"
+    return None
+
+
 def kendall(scores: np.ndarray, truth: np.ndarray, nan_policy: NanPolicy = "worst") -> float:
     """Kendall τ-b (ties handled) between scores and truth; NaN if either is constant."""
     s, t = _prepare(scores, truth, nan_policy)

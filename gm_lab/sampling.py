@@ -10,18 +10,30 @@ that knows all architectures but has results for few never makes up a value.
   half makes a proxy rank those too, as the whole-space correlation demands.
 - `search_heldout_split`: a search sample and a disjoint held-out sample, so a search is never
   judged on architectures it has seen.
+
+`draw_sample`, the entry point of the CLI and the engine, never changes a request silently: fewer
+than 3 architectures, more than have ground truth, or fewer than one per stratum is a
+`SampleSizeError`; a stratified sample that holds fewer than asked (small bins, or `n` not a
+multiple of the bins) says what it drew and why in `Sample.note`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
 
+from gm_lab.errors import GmLabError
+
 SampleKind = Literal["random", "stratified", "mixed"]
 SAMPLE_KINDS: tuple[SampleKind, ...] = ("random", "stratified", "mixed")
 Binning = Literal["width", "frequency"]
+MIN_SAMPLE = 3  # fewer architectures cannot be ranked meaningfully
+
+
+class SampleSizeError(GmLabError, ValueError):
+    """A sample of the asked size cannot be drawn (the message says why and what can be)."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +45,7 @@ class Sample:
     seed: int
     bin_edges: np.ndarray | None = None
     bins: np.ndarray | None = field(default=None, repr=False)  # bin number of each index
+    note: str = ""  # why the sample holds fewer architectures than asked, if it does
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -43,6 +56,8 @@ class Sample:
         if self.bin_edges is not None and self.bins is not None:
             out["bin_edges"] = [float(e) for e in self.bin_edges]
             out["per_bin"] = np.bincount(self.bins, minlength=len(self.bin_edges) - 1).tolist()
+        if self.note:
+            out["note"] = self.note
         return out
 
 
@@ -161,14 +176,58 @@ def draw_sample(
     binning: Binning = "width",
     exclude: np.ndarray | None = None,
 ) -> Sample:
-    """One entry point for CLI and engine: `n` in total (stratified: n // k per bin)."""
+    """One entry point for CLI and engine: `n` in total (stratified: n // k per bin).
+
+    Raises SampleSizeError rather than drawing another size than asked (module docstring).
+    """
+    if kind not in SAMPLE_KINDS:
+        raise ValueError(f"unknown sample kind {kind!r}; choose one of {', '.join(SAMPLE_KINDS)}")
+    check_sample_request(len(_candidates(accuracy, exclude)), kind, n, k, exclude is not None)
     if kind == "random":
         return random_sample(accuracy, n, seed, exclude)
     if kind == "stratified":
-        return stratified_sample(accuracy, max(1, n // k), k, seed, binning, exclude)
-    if kind == "mixed":
-        return mixed_sample(accuracy, n, k, seed, binning, exclude)
-    raise ValueError(f"unknown sample kind {kind!r}; choose one of {', '.join(SAMPLE_KINDS)}")
+        sample = stratified_sample(accuracy, n // k, k, seed, binning, exclude)
+        return _with_note(sample, n, n // k)
+    return mixed_sample(accuracy, n, k, seed, binning, exclude)
+
+
+def check_sample_request(available: int, kind: SampleKind, n: int, k: int, excluded: bool) -> None:
+    """SampleSizeError, with the reason and what can be asked instead, for an impossible size."""
+    if n < MIN_SAMPLE:
+        raise SampleSizeError(
+            f"a sample needs at least {MIN_SAMPLE} architectures to rank, {n} asked"
+        )
+    if n > available:
+        rest = " outside those excluded or already taken" if excluded else ""
+        raise SampleSizeError(
+            f"{n:,} architectures asked, but only {available:,} have ground truth{rest}; "
+            f"ask for at most {available:,}"
+        )
+    if kind != "random" and n < k:
+        raise SampleSizeError(
+            f"a {kind} sample of {n} over {k} accuracy bins takes no architecture per bin; "
+            f"ask for at least {k} or use fewer bins"
+        )
+
+
+def _with_note(sample: Sample, n: int, per_bin: int) -> Sample:
+    """Say why a stratified sample holds fewer than `n` architectures (if it does)."""
+    if len(sample) == n or sample.bins is None:
+        return sample
+    k = (
+        int(sample.bins.max(initial=0)) + 1
+        if sample.bin_edges is None
+        else len(sample.bin_edges) - 1
+    )
+    counts = np.bincount(sample.bins, minlength=k)
+    small = [f"bin {b}: {c}" for b, c in enumerate(counts) if c < per_bin]
+    reasons = []
+    if per_bin * k != n:
+        reasons.append(f"{n} over {k} bins is {per_bin} per bin ({per_bin * k} at most)")
+    if small:
+        reasons.append(f"{len(small)} bins hold fewer than {per_bin} ({', '.join(small)})")
+    note = f"drew {len(sample)} of the {n} asked: {'; '.join(reasons)}"
+    return replace(sample, note=note)
 
 
 def search_heldout_split(

@@ -9,6 +9,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data"
+# Module- and session-scoped fixtures run before the per-test environment below: give them the
+# same data folder whether or not the shell exported GM_LAB_DATA.
+os.environ.setdefault("GM_LAB_DATA", str(DEFAULT_DATA.resolve()))
 
 
 @pytest.fixture(scope="session")

@@ -29,8 +29,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def expressions_may_start_with_minus(argv: Sequence[str]) -> list[str]:
+    """`gm-lab score -naswot` means the expression "-naswot", not an option: gm-lab has no
+    single-dash options but -h, so a single-dash word is protected from argparse by a leading
+    space (which the expression parser ignores). `--` before it works as well."""
+    return [
+        f" {a}" if a.startswith("-") and not a.startswith("--") and a != "-h" else a for a in argv
+    ]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(expressions_may_start_with_minus(argv))
     try:
         return int(args.run(args) or 0)
     except GmLabError as exc:

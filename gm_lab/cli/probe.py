@@ -25,7 +25,7 @@ from gm_lab.benchmark import DATASETS, SPACES, Benchmark, normalise_dataset
 from gm_lab.errors import GmLabError
 from gm_lab.paths import origin_of
 from gm_lab.provenance import standin_label
-from gm_lab.sampling import SAMPLE_KINDS, Sample, draw_sample
+from gm_lab.sampling import MIN_SAMPLE, SAMPLE_KINDS, Sample, draw_sample
 
 if TYPE_CHECKING:  # gm_lab.probe imports torch: keep `gm-lab --help` and `data` fast
     from gm_lab.probe.cache import ProbeArrays, ProbeCache
@@ -63,6 +63,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     score.add_argument(
         "proxy",
+        type=str.strip,
         help="proxy name (grad_norm, snip, synflow, naswot, ...) or expression, e.g. "
         "'mean(log(snip_l)) + 0.5 * naswot' (as gm-lab evolve prints them)",
     )
@@ -85,9 +86,10 @@ def _sample_arguments(parser: argparse.ArgumentParser, kind: str, n: int) -> Non
     )
     parser.add_argument(
         "--n",
-        type=_positive,
+        type=_sample_size,
         default=n,
-        help="sample size (stratified: n // bins per bin; mixed: half that, then random up to n)",
+        help="sample size, or 'all' for every architecture with ground truth (stratified: "
+        "n // bins per bin; mixed: half that, then random up to n)",
     )
     parser.add_argument(
         "--bins", type=_positive, default=10, help="accuracy bins of a stratified sample"
@@ -125,6 +127,16 @@ def _positive(text: str) -> int:
     return value
 
 
+def _sample_size(text: str) -> int | str:
+    """A sample size of at least 3, or "all" (resolved once the benchmark is loaded)."""
+    if text == "all":
+        return text
+    value = int(text)
+    if value < MIN_SAMPLE:
+        raise argparse.ArgumentTypeError(f"must be at least {MIN_SAMPLE} (or 'all'), got {value}")
+    return value
+
+
 def _non_negative(text: str) -> int:
     value = int(text)
     if value < 0:
@@ -136,7 +148,11 @@ def _non_negative(text: str) -> int:
 def _draw(bench: Benchmark, args: argparse.Namespace) -> Sample:
     """The sample, among architectures with ground truth for the dataset."""
     accuracy = bench.accuracy(args.dataset)
-    return draw_sample(accuracy, args.sample, args.n, seed=args.seed, k=args.bins)
+    n = int(np.isfinite(accuracy).sum()) if args.n == "all" else args.n
+    sample = draw_sample(accuracy, args.sample, n, seed=args.seed, k=args.bins)
+    if sample.note:
+        print(f"gm-lab {args.command}: {args.sample} sample {sample.note}", file=sys.stderr)
+    return sample
 
 
 def _config(args: argparse.Namespace) -> ProbeConfig:
@@ -185,10 +201,9 @@ def run_probe(args: argparse.Namespace) -> int:
     bench = Benchmark.load(args.space)
     sample = _draw(bench, args)
     _, run = _fill_cache(bench, sample.indices, args)
-    short = f", {args.n} asked: some accuracy bins are smaller" if len(sample) < args.n else ""
     print(
         f"probed {run['probed']}, reused {run['reused']} of {len(sample)} architectures "
-        f"({args.space}/{args.dataset}, {args.sample} sample{short}, batch {args.batch_size}) "
+        f"({args.space}/{args.dataset}, {args.sample} sample, batch {args.batch_size}) "
         f"in {run['seconds']:.1f} s; cache: {run['cache']}{_inputs_phrase(run['provenance'])}"
     )
     return 0
@@ -224,6 +239,18 @@ def resolve_scorer(name: str) -> Scorer:
     return lambda arrays: evaluate(tree, arrays)
 
 
+def degenerate_reason(proxy: str, arrays: ProbeArrays, scores: np.ndarray) -> str | None:
+    """Why these scores cannot (fully) rank the sample, naming where NaN comes from; or None."""
+    from gm_lab.expressions import explain_degenerate, parse
+    from gm_lab.metrics import degenerate_reason as reason_of
+
+    if proxy in known_proxies():
+        reason = reason_of(scores)
+        bad = int((~np.isfinite(scores)).sum())
+        return f"{reason} (the proxy {proxy!r} itself)" if reason and bad else reason
+    return explain_degenerate(parse(proxy), arrays, scores)
+
+
 def run_score(args: argparse.Namespace) -> int:
     from gm_lab.metrics import kendall, spearman  # scipy: imported only when scoring
 
@@ -231,7 +258,8 @@ def run_score(args: argparse.Namespace) -> int:
     bench = Benchmark.load(args.space, progress=not args.json)
     sample = _draw(bench, args)
     cache, run = _fill_cache(bench, sample.indices, args)
-    scores = np.asarray(scorer(cache.load_arrays(sample.indices)), dtype=float)
+    arrays = cache.load_arrays(sample.indices)
+    scores = np.asarray(scorer(arrays), dtype=float)
     truth = bench.accuracy(args.dataset)[sample.indices]
     result = {
         "proxy": args.proxy,
@@ -247,6 +275,7 @@ def run_score(args: argparse.Namespace) -> int:
         "probe": _config(args).describe(),
         **run,
     }
+    result["degenerate"] = degenerate_reason(args.proxy, arrays, scores)
     label = standin_label(run["provenance"])
     result["standin_images"] = {args.dataset: label} if label else {}
     if args.json:
@@ -259,6 +288,8 @@ def run_score(args: argparse.Namespace) -> int:
     print(f"  ground truth  {origin_of(Path(bench.source))} ({bench.source})")
     print(f"  Kendall tau   {result['kendall']:+.4f}")
     print(f"  Spearman rho  {result['spearman']:+.4f}")
+    if result["degenerate"]:
+        print(f"  note          {result['degenerate']}")
     if label:
         print(f"  {label} (no {args.dataset} images of its own; `gm-lab data info`)")
     print(

@@ -19,7 +19,13 @@ uses DEAP's generators, crossover and mutation on them directly. Around them:
 """
 
 from gm_lab.expressions.errors import ExpressionError
-from gm_lab.expressions.evaluate import EvalContext, evaluate, prepare, score_expression
+from gm_lab.expressions.evaluate import (
+    EvalContext,
+    evaluate,
+    explain_degenerate,
+    prepare,
+    score_expression,
+)
 from gm_lab.expressions.jsonform import from_json, to_json
 from gm_lab.expressions.nodes import MAX_DEPTH, MAX_NODES, MAX_TEXT_LENGTH, Node, check_tree
 from gm_lab.expressions.parse import parse
@@ -56,6 +62,7 @@ __all__ = [
     "check_tree",
     "draw_constant",
     "evaluate",
+    "explain_degenerate",
     "from_json",
     "make_constant",
     "parse",

@@ -133,6 +133,67 @@ def evaluate(tree: gp.PrimitiveTree, arrays: ProbeArrays | EvalContext) -> np.nd
     return scores
 
 
+def nonfinite_origin(tree: gp.PrimitiveTree, arrays: ProbeArrays | EvalContext) -> str | None:
+    """Where NaN/inf first appear in `tree`: the deepest node whose value is non-finite for some
+    architecture although its inputs are finite there ("div gives NaN or infinite values for
+    12", "the proxy 'grasp' is NaN or infinite for 3"), or None. Evaluates the tree once more,
+    keeping for each value which architectures it is bad for (padding layers excluded)."""
+    context = prepare(arrays)
+    mask = np.asarray(context.arrays.mask, dtype=bool).reshape(context.n, -1)
+
+    def bad_rows(value: np.ndarray, layer: bool) -> np.ndarray:
+        full = np.broadcast_to(value, (context.n, value.shape[1]))
+        wrong = ~np.isfinite(full)
+        return (wrong & mask).any(axis=1) if layer and full.shape == mask.shape else wrong[:, 0]
+
+    stack: list[tuple[np.ndarray, np.ndarray]] = []  # (value, architectures it is bad for)
+    with np.errstate(all="ignore"):
+        for node in reversed(tree):
+            layer = node.ret is Layer
+            if node.arity == 0:
+                value = context.terminal(node)
+                raw = value if is_constant(node) else _raw_terminal(context, node)
+                bad = bad_rows(raw, layer)
+                if bad.any():
+                    kind = "per-layer statistic" if layer else "proxy"
+                    return f"the {kind} {node.name!r} is NaN or infinite for {int(bad.sum())}"
+                stack.append((value, bad))
+                continue
+            fn, masked = _DISPATCH[node.name]
+            args = [stack.pop() for _ in range(node.arity)]
+            inputs_bad = np.logical_or.reduce([bad for _, bad in args])
+            if node.arity == 1:
+                out = fn(args[0][0], context.layers) if masked else fn(args[0][0])
+            else:
+                out = fn(args[0][0], args[1][0])
+            bad = bad_rows(out, layer)
+            new = bad & ~inputs_bad
+            if new.any():
+                return f"{node.name} gives NaN or infinite values for {int(new.sum())}"
+            stack.append((out, bad))
+    return None
+
+
+def _raw_terminal(context: EvalContext, node: gp.Terminal) -> np.ndarray:
+    """A terminal as stored, before saturation (so an infinite proxy is seen as such)."""
+    source = context.arrays.layer_stats if node.ret is Layer else context.arrays.proxies
+    return np.asarray(source[node.name], dtype=np.float64).reshape(context.n, -1)
+
+
+def explain_degenerate(
+    tree: gp.PrimitiveTree, arrays: ProbeArrays | EvalContext, scores: np.ndarray | None = None
+) -> str | None:
+    """Why the expression's scores cannot (fully) rank the sample, with where NaN comes from:
+    "NaN or infinite for 412 of 600 architectures (log gives NaN or infinite values for 412)";
+    None when its scores are fine."""
+    scores = evaluate(tree, arrays) if scores is None else scores
+    reason = metrics.degenerate_reason(scores)
+    if reason is None or np.isfinite(scores).all():
+        return reason
+    origin = nonfinite_origin(tree, arrays)
+    return f"{reason} ({origin})" if origin else reason
+
+
 def score_expression(
     tree: gp.PrimitiveTree, arrays: ProbeArrays | EvalContext, truth: np.ndarray
 ) -> dict[str, float]:

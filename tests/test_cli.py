@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -76,7 +77,16 @@ def test_lab_opens_jupyterlab_on_the_notebooks(tmp_path) -> None:
     command = run.stdout.split()
     assert command[1:4] == ["-m", "jupyter", "lab"]
     assert f"--notebook-dir={SOURCE_NOTEBOOKS}" in command
+    assert "--LabApp.news_url=None" in command  # no news pop-up, no update check
+    assert "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate" in command
     assert command[-1] == "--port=8899"
+
+
+def test_installed_lab_settings_turn_off_news_and_update_checks() -> None:
+    """pip install puts gm_lab's JupyterLab settings where JupyterLab merges overrides."""
+    installed = Path(sys.prefix) / "share/jupyter/lab/settings/overrides.d/gm_lab.json"
+    settings = json.loads(installed.read_text())["@jupyterlab/apputils-extension:notification"]
+    assert settings == {"fetchNews": "false", "checkForUpdates": False}
 
 
 def test_lab_says_where_it_looked_for_notebooks(tmp_path) -> None:

@@ -12,6 +12,12 @@ from pathlib import Path
 from gm_lab.errors import DataMissingError
 
 SOURCE_NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"  # a source checkout
+# JupyterLab without news and update checks (a lesson offline or on Binder must not ask to fetch
+# news); the installed settings override (gm_lab/widgets/lab_settings.json) also hides the prompt.
+QUIET_LAB_ARGS: tuple[str, ...] = (
+    "--LabApp.news_url=None",
+    "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+)
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -45,7 +51,15 @@ def find_notebooks(explicit: Path | None = None) -> Path:
 def run_lab(args: argparse.Namespace) -> int:
     folder = find_notebooks(args.notebooks)
     extra = [a for a in args.jupyter_args if a != "--"]
-    command = [sys.executable, "-m", "jupyter", "lab", f"--notebook-dir={folder}", *extra]
+    command = [
+        sys.executable,
+        "-m",
+        "jupyter",
+        "lab",
+        f"--notebook-dir={folder}",
+        *QUIET_LAB_ARGS,
+        *extra,
+    ]
     if args.dry_run:
         print(shlex.join(command))
         return 0

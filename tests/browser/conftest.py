@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gm_lab.cli.lab import QUIET_LAB_ARGS
+
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "screenshots"
 CHROMIUM_ARGS = [
@@ -102,7 +104,7 @@ def _server_args(port: int, root: Path) -> list[str]:
         "--ServerApp.password=",
         "--ServerApp.disable_check_xsrf=True",
         "--allow-root",
-        "--LabApp.news_url=None",
+        *QUIET_LAB_ARGS,
         "--expose-app-in-browser",
         f"--ServerApp.root_dir={root}",
     ]

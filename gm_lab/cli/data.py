@@ -51,6 +51,27 @@ def register(commands: argparse._SubParsersAction) -> None:
     imp.add_argument("--out", type=Path, help="where to write the table (default: the cache)")
     imp.set_defaults(run=run_import)
 
+    download = sub.add_parser(
+        "download",
+        help="fetch a part of the data (tss, sss, cifar10, cifar100) into your data folder",
+        description=(
+            "Download, check, unpack and install one part of the data: NATS-Bench TSS or SSS "
+            "(official archives, imported once into the compact table) or CIFAR-10/100 images. "
+            "An interrupted transfer resumes when run again; nothing is installed until the "
+            "whole archive is in and reads correctly, and a failure leaves the previous copy "
+            "untouched. Locations: gm_lab/data/locations.py; a mirror: --url or GM_LAB_URL_<NAME>."
+        ),
+    )
+    download.add_argument("name", metavar="NAME", help="tss, sss, cifar10 or cifar100")
+    download.add_argument("--url", help="download from this address instead (a mirror)")
+    download.add_argument(
+        "--hash", metavar="ALGO:HEX", help="expected md5:<hex> or sha256:<hex> of the archive"
+    )
+    download.add_argument(
+        "--to", type=Path, help="data folder to install into (default: the per-user data folder)"
+    )
+    download.set_defaults(run=run_download)
+
     pack = sub.add_parser(
         "pack",
         help="rebuild the embedded default data from a data folder (maintainers)",
@@ -99,6 +120,23 @@ def run_info(args: argparse.Namespace) -> int:
         f"(mean {summary['test_acc_mean']:.2f})"
     )
     print(f"  best           #{best['index']}  {best['test_acc']:.2f} %  {best['arch']}")
+    return 0
+
+
+def run_download(args: argparse.Namespace) -> int:
+    from gm_lab.data.download import download
+    from gm_lab.paths import data_roots
+
+    done = download(args.name, to=args.to, url=args.url, checksum=args.hash)
+    print(f"installed {done.location.what}: {done.detail}")
+    print(f"  {done.folder}")
+    if done.table is not None:
+        print(f"  {done.table} (the compact table gm-lab reads)")
+    root = done.folder.parents[1]
+    if root.resolve() in [r.resolve() for r in data_roots()]:
+        print("gm-lab now uses it (`gm-lab data info` shows each part's source)")
+    else:
+        print(f"set GM_LAB_DATA={root} for gm-lab to use it")
     return 0
 
 

@@ -119,6 +119,38 @@ def test_dashboard_follows_a_search_to_its_end(small_config, bench) -> None:
     assert result.best.expr.replace("*", "") in dashboard.hall_of_fame.value.replace("*", "")
     # the scatter shows the best on the held-out split with its τ
     assert dashboard.scatter.kendall == pytest.approx(result.best.heldout_kendall)
+    assert dashboard.inputs.value == ""  # CIFAR-10's own images: nothing to say
+    dashboard.close()
+
+
+def test_stand_in_images_and_degenerate_scores_are_said_in_the_widgets(
+    tmp_path: Path, data_root: Path, bench: Benchmark
+) -> None:
+    """ImageNet16-120 has no images in the data folder: CIFAR-10 stands in, and both widgets say
+    so; a constant expression is explained where its τ would be."""
+    config = SearchConfig(
+        datasets="ImageNet16-120",
+        sample="random",
+        n_search=6,
+        n_heldout=0,
+        batch_size=8,
+        pop=6,
+        gens=1,
+        workers=0,
+        cache_dir=str(tmp_path / "probe"),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StandInImagesWarning)
+        search = Search(config, benchmark=bench)
+        search.prepare()
+    dashboard = SearchDashboard(search, interval=0.05)
+    assert "ImageNet16-120: stand-in images: CIFAR-10" in dashboard.inputs.value
+    explorer = ProxyExplorer(search.data.splits, expression="naswot - naswot")
+    assert "stand-in images: CIFAR-10" in explorer.scores.value
+    assert "constant over the sample" in explorer.scores.value
+    assert "stand-in images: CIFAR-10" in explorer.baseline_scores.value
+    explorer.editor.set_expression(parse("naswot"))
+    assert "constant" not in explorer.scores.value
     dashboard.close()
 
 

@@ -124,7 +124,8 @@ def load_data(
         truth = bench.accuracy(dataset)
         for role, sample in samples:
             arrays = cache.load_arrays(sample.indices)
-            splits.append(Split(dataset, role, arrays, truth[sample.indices]))
+            provenance = probe[dataset]["provenance"]
+            splits.append(Split(dataset, role, arrays, truth[sample.indices], True, provenance))
     for dataset in DATASETS:
         if dataset not in config.datasets:
             splits.extend(_reported_splits(bench, config, dataset, samples, root))
@@ -149,5 +150,6 @@ def _reported_splits(
         if len(cache.missing(sample.indices)) or not np.isfinite(truth[sample.indices]).all():
             continue
         arrays = cache.load_arrays(sample.indices)
-        found.append(Split(dataset, role, arrays, truth[sample.indices], searched=False))
+        provenance = (cache.meta() or {}).get("provenance")
+        found.append(Split(dataset, role, arrays, truth[sample.indices], False, provenance))
     return found

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from deap import gp
@@ -26,6 +26,7 @@ from gm_lab import metrics
 from gm_lab.evolution.config import Aggregate, Metric
 from gm_lab.expressions import EvalContext, canonical_key, evaluate, prepare, simplify
 from gm_lab.probe.cache import ProbeArrays
+from gm_lab.provenance import standin_label
 
 WORST_FITNESS = -1.0
 Role = Literal["search", "heldout"]
@@ -40,6 +41,7 @@ class Split:
     arrays: ProbeArrays
     truth: np.ndarray = field(repr=False)
     searched: bool = True  # False: a dataset probed elsewhere, only reported on
+    provenance: dict[str, Any] | None = field(default=None, repr=False)  # the minibatch's
 
     def __post_init__(self) -> None:
         self.truth = np.asarray(self.truth, dtype=float)
@@ -51,6 +53,11 @@ class Split:
 
     def __len__(self) -> int:
         return len(self.arrays)
+
+    @property
+    def standin_label(self) -> str | None:
+        """ "stand-in images: CIFAR-10" when the dataset's own images were absent, else None."""
+        return standin_label(self.provenance)
 
     @cached_property
     def context(self) -> EvalContext:

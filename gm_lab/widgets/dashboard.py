@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import math
 import threading
+from collections.abc import Iterable
 from typing import Any
 
 import ipywidgets as w
@@ -61,6 +62,8 @@ class SearchDashboard(w.VBox):
         self.status.add_class("gm-generation")
         self.message = w.HTML()
         self.message.add_class("gm-message")
+        self.inputs = w.HTML()  # says so when a dataset's own images were absent
+        self.inputs.add_class("gm-inputs")
         self.curves = VegaChart(fitness_chart(), rows=[])
         self.hall_of_fame = w.HTML()
         self.hall_of_fame.add_class("gm-hof")
@@ -70,6 +73,7 @@ class SearchDashboard(w.VBox):
             [
                 w.HBox([*self.buttons.values(), self.progress, self.status]),
                 self.message,
+                self.inputs,
                 w.HBox([self.curves, self.scatter]),
                 w.HBox([self.best_tree, self.hall_of_fame]),
             ]
@@ -184,16 +188,30 @@ class SearchDashboard(w.VBox):
             per_gen = event.elapsed / (event.generation + 1)
             eta = f" · ETA {_clock(per_gen * (gens - event.generation))}"
         best = "" if event is None else f" · best {event.stats.best:+.4f}"
+        phase = search.phase
+        if event is not None and event.done and phase == "running":
+            phase = "finished"  # the last generation is in; the thread is only winding up
         self.status.value = (
             f"<span class='gm-gen' data-generation='{generation}'>generation "
             f"{max(generation, 0)} / {gens}</span>{best}{eta} · "
-            f"<span class='gm-phase'>{search.phase}</span>"
+            f"<span class='gm-phase'>{phase}</span>"
         )
+        self.inputs.value = standin_html(search.data.splits if search.data else [])
         error = search.error
         if error is not None:
             self.message.value = (
                 f"<span class='gm-error'>search failed: {html.escape(repr(error))}</span>"
             )
+
+
+def standin_html(splits: Iterable[Split]) -> str:
+    """One note per dataset whose own images were absent ("cifar100: stand-in images:
+    CIFAR-10"), so that no score in the view is taken for a real-image figure; "" if none."""
+    notes = {s.dataset: s.standin_label for s in splits if s.standin_label}
+    return "".join(
+        f"<span class='gm-standin'>{html.escape(dataset)}: {html.escape(label)}</span> "
+        for dataset, label in notes.items()
+    )
 
 
 def _display_split(search: Search) -> Split | None:

@@ -20,7 +20,8 @@ from deap import gp
 from gm_lab.evolution import Search, SearchConfig, load_data
 from gm_lab.evolution.fitness import Split
 from gm_lab.evolution.result import SearchResult
-from gm_lab.expressions import PROXY_NAMES, parse, to_text
+from gm_lab.expressions import PROXY_NAMES, explain_degenerate, parse, to_text
+from gm_lab.metrics import degenerate_reason
 from gm_lab.sampling import assign_bins, bin_edges
 from gm_lab.widgets.scatter import CorrelationScatter
 from gm_lab.widgets.tree_editor import ExpressionEditor
@@ -136,13 +137,15 @@ class ProxyExplorer(w.VBox):
         """Score the editor's expression on the chosen split and refresh its τ/ρ and scatter."""
         began = time.perf_counter()
         split, tree = self.split, self.editor.expression
+        scores = split.scores(tree)
         with self.hold_sync():
             result = self._show(
                 self.scatter,
                 self.scores,
-                split.scores(tree),
+                scores,
                 to_text(tree),
                 f"{split.dataset} {split.role}",
+                explain_degenerate(tree, split.context, scores),
             )
         self.last_seconds = time.perf_counter() - began
         return result
@@ -156,7 +159,12 @@ class ProxyExplorer(w.VBox):
         if name is not None:
             values = np.asarray(self.split.arrays.proxies[name], dtype=float)
             self._show(
-                self.baseline_scatter, self.baseline_scores, values, name, f"baseline {name}"
+                self.baseline_scatter,
+                self.baseline_scores,
+                values,
+                name,
+                f"baseline {name}",
+                degenerate_reason(values),
             )
 
     def _show(
@@ -166,8 +174,10 @@ class ProxyExplorer(w.VBox):
         scores: np.ndarray,
         text: str,
         label: str,
+        reason: str | None,
     ) -> dict[str, float]:
-        """Put `scores` of the chosen split on `scatter` and its τ/ρ under `text`."""
+        """Put `scores` of the chosen split on `scatter` and its τ/ρ under `text`, with why they
+        cannot rank (`reason`) and whether the images were a stand-in."""
         split = self.split
         scatter.update(
             split.arrays.indices,
@@ -178,7 +188,8 @@ class ProxyExplorer(w.VBox):
             label=label,
         )
         result = {"kendall": scatter.kendall, "spearman": scatter.spearman}
-        scores_html.value = _score_html(text, result, len(split))
+        notes = [n for n in (reason, split.standin_label) if n]
+        scores_html.value = _score_html(text, result, len(split), notes)
         return result
 
     def _strata(self, split: Split) -> np.ndarray:
@@ -197,10 +208,11 @@ def _first(candidates: dict[str, str] | None) -> str | None:
     return next(iter(candidates.values()), None) if candidates else None
 
 
-def _score_html(label: str, result: dict[str, float], n: int) -> str:
+def _score_html(label: str, result: dict[str, float], n: int, notes: list[str]) -> str:
+    shown = "".join(f"<br><span class='gm-note'>{html.escape(note)}</span>" for note in notes)
     return (
         f"<b>τ = <span class='gm-tau-value'>{_fmt(result['kendall'])}</span></b> · "
-        f"ρ = {_fmt(result['spearman'])} · n = {n}<br><code>{html.escape(label)}</code>"
+        f"ρ = {_fmt(result['spearman'])} · n = {n}<br><code>{html.escape(label)}</code>{shown}"
     )
 
 

@@ -16,6 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gm_lab.benchmark import DATASETS, SPACES, normalise_dataset
+from gm_lab.cli.checks import (
+    UnusableOptionError,
+    finite_non_negative,
+    scheduler_address,
+    writable_file,
+    writable_folder,
+)
 from gm_lab.cli.probe import _non_negative, _positive
 from gm_lab.sampling import SAMPLE_KINDS
 
@@ -123,7 +130,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     evolve.add_argument(
         "--size-penalty",
-        type=float,
+        type=finite_non_negative,
         help=f"fitness = correlation - this x nodes ({d['size_penalty']})",
     )
     evolve.add_argument("--max-height", type=_positive, help=f"tree height ({d['max_height']})")
@@ -139,7 +146,10 @@ def register(commands: argparse._SubParsersAction) -> None:
         help=f"probe worker processes; 0 or 1: in this process ({d['workers']})",
     )
     evolve.add_argument(
-        "--scheduler", metavar="ADDRESS|local", help="probe on Dask (see gm-lab probe)"
+        "--scheduler",
+        type=scheduler_address,
+        metavar="ADDRESS|local",
+        help="probe on Dask (see gm-lab probe)",
     )
     evolve.add_argument(
         "--checkpoint",
@@ -237,7 +247,23 @@ def score_command(result: SearchResult) -> str:
     )
 
 
+def check_paths(args: argparse.Namespace) -> None:
+    """Every path the run will write, checked before any probing (UnusableOptionError)."""
+    from gm_lab.paths import CACHE_ENV, cache_root
+
+    writable_folder(cache_root(), f"the cache folder (${CACHE_ENV})")
+    if args.checkpoint is not None:
+        writable_folder(args.checkpoint, "--checkpoint")
+    if args.resume is not None:
+        if not Path(args.resume).is_dir():
+            raise UnusableOptionError(f"--resume {args.resume} is not a checkpoint folder")
+        writable_folder(args.resume, "--resume")
+    if args.save is not None:
+        writable_file(args.save, "--save")
+
+
 def run_evolve(args: argparse.Namespace) -> int:
+    check_paths(args)
     search = make_search(args)
     log = sys.stderr if args.json else sys.stdout
     print(describe(search.config), file=log, flush=True)
@@ -259,17 +285,40 @@ def run_evolve(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         raise
-    if search.config.checkpoint_dir:
-        result.save(Path(search.config.checkpoint_dir) / "result.json")
-    if args.save is not None:
-        result.save(args.save)
+    report(result, args)
+    return save_result(result, search.config.checkpoint_dir, args.save)
+
+
+def save_result(result: SearchResult, checkpoint_dir: str | None, save: Path | None) -> int:
+    """Write the result files after it was printed: a write failure loses nothing (exit 1)."""
+    targets = [Path(checkpoint_dir) / "result.json"] if checkpoint_dir else []
+    targets += [save] if save is not None else []
+    failed = 0
+    for target in targets:
+        try:
+            result.save(target)
+        except OSError as exc:
+            failed = 1
+            print(
+                f"gm-lab evolve: could not write the result to {target} "
+                f"({exc.strerror or exc}); it is printed above",
+                file=sys.stderr,
+            )
+    return failed
+
+
+def report(result: SearchResult, args: argparse.Namespace) -> None:
+    """The result on stdout: one JSON object, or the best expression and the table."""
     if args.json:
-        print(json.dumps(result.to_dict()))
-        return 0
+        print(json.dumps(result.to_dict()), flush=True)
+        return
     best = result.best
     if best is not None:
         print(f"\nbest expression ({best.size} nodes, fitness {best.fitness:+.4f}):\n  {best.expr}")
         print(f"rescore it (same search sample, cached probes):\n  {score_command(result)}")
+    for role, sample in result.samples.items():
+        if sample.get("note"):
+            print(f"\n{role} sample ({sample['kind']}): {sample['note']}")
     for dataset, label in result.standin_images.items():
         print(f"\n{dataset}: {label} (no {dataset} images of its own; `gm-lab data info`)")
     print(f"\n{result.table()}")
@@ -277,6 +326,6 @@ def run_evolve(args: argparse.Namespace) -> int:
     print(
         f"\nprepare {seconds.get('prepare', 0.0):.1f} s (probing: "
         + ", ".join(f"{d} {p['probed']} new, {p['reused']} cached" for d, p in result.probe.items())
-        + f"), evolution {seconds.get('evolve', 0.0):.1f} s"
+        + f"), evolution {seconds.get('evolve', 0.0):.1f} s",
+        flush=True,
     )
-    return 0

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gm_lab.benchmark import DATASETS, SPACES, Benchmark, normalise_dataset
+from gm_lab.cli.checks import scheduler_address, writable_folder
 from gm_lab.errors import GmLabError
 from gm_lab.paths import origin_of
 from gm_lab.provenance import standin_label
@@ -115,6 +116,7 @@ def _probe_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--scheduler",
+        type=scheduler_address,
         metavar="ADDRESS|local",
         help="probe on Dask: a scheduler address, or 'local' for a LocalCluster of --workers",
     )
@@ -197,7 +199,15 @@ def _inputs_phrase(provenance: dict[str, Any] | None) -> str:
 
 
 # ---- gm-lab probe --------------------------------------------------------------------------------
+def _check_cache() -> None:
+    """The probe cache must be writable before anything is probed."""
+    from gm_lab.paths import CACHE_ENV, cache_root
+
+    writable_folder(cache_root(), f"the cache folder (${CACHE_ENV})")
+
+
 def run_probe(args: argparse.Namespace) -> int:
+    _check_cache()
     bench = Benchmark.load(args.space)
     sample = _draw(bench, args)
     _, run = _fill_cache(bench, sample.indices, args)
@@ -255,6 +265,7 @@ def run_score(args: argparse.Namespace) -> int:
     from gm_lab.metrics import kendall, spearman  # scipy: imported only when scoring
 
     scorer = resolve_scorer(args.proxy)
+    _check_cache()
     bench = Benchmark.load(args.space, progress=not args.json)
     sample = _draw(bench, args)
     cache, run = _fill_cache(bench, sample.indices, args)

@@ -6,13 +6,14 @@ pickle (checkpoints) unchanged, and `Search.resume_from` can rebuild exactly the
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Literal
 
 from gm_lab.benchmark import SPACES, normalise_dataset
 from gm_lab.errors import GmLabError
 from gm_lab.probe.record import ProbeConfig
-from gm_lab.sampling import SAMPLE_KINDS, SampleKind
+from gm_lab.sampling import MIN_SAMPLE, SAMPLE_KINDS, SampleKind
 
 Metric = Literal["kendall", "spearman"]
 Aggregate = Literal["mean", "min"]
@@ -102,12 +103,16 @@ class SearchConfig:
                 f"{name} {value!r} must be one of {', '.join(SAMPLE_KINDS)}",
             )
         for name, low in [
-            ("n_search", 2), ("n_heldout", 0), ("bins", 1), ("pop", 2), ("gens", 0),
+            ("n_search", MIN_SAMPLE), ("n_heldout", 0), ("bins", 1), ("pop", 2), ("gens", 0),
             ("hof_size", 1), ("tournament_size", 1), ("max_height", 1), ("max_size", 1),
             ("batch_size", 1), ("workers", 0), ("elite", 0),
         ]:  # fmt: skip
             value = getattr(self, name)
             need(isinstance(value, int) and value >= low, f"{name}={value!r} must be >= {low}")
+        need(
+            self.n_heldout == 0 or self.n_heldout >= MIN_SAMPLE,
+            f"n_heldout={self.n_heldout} must be 0 (none) or >= {MIN_SAMPLE}",
+        )
         need(self.elite < self.pop, f"elite={self.elite} must be below pop={self.pop}")
         need(self.metric in ("kendall", "spearman"), f"metric {self.metric!r}: kendall|spearman")
         need(self.aggregate in ("mean", "min"), f"aggregate {self.aggregate!r}: mean|min")
@@ -116,7 +121,10 @@ class SearchConfig:
             f"selection {self.selection!r}: double_tournament|tournament",
         )
         need(1.0 <= self.parsimony_size <= 2.0, "parsimony_size must be in [1, 2]")
-        need(self.size_penalty >= 0.0, "size_penalty must be >= 0")
+        need(
+            math.isfinite(self.size_penalty) and self.size_penalty >= 0.0,
+            f"size_penalty={self.size_penalty} must be a finite number >= 0",
+        )
         for name in ("cxpb", "mutpb"):
             need(0.0 <= getattr(self, name) <= 1.0, f"{name} must be a probability")
         need(len(self.init_depth) == 2, f"init_depth {self.init_depth} must be (min, max)")

@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import multiprocessing
+import os
 import signal
+import threading
+import time
 import warnings
 from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import contextmanager
@@ -121,7 +124,7 @@ def _run_pool(
         max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_init_worker,
-        initargs=(config,),
+        initargs=(config, os.getpid()),
     )
     finished = False
     try:
@@ -227,13 +230,29 @@ def _worker_inputs(config: ProbeConfig) -> tuple[Minibatch, Minibatch]:
     return _INPUTS[key]
 
 
-def _init_worker(config: ProbeConfig) -> None:
+def _init_worker(config: ProbeConfig, parent: int) -> None:
     """Pool worker set-up: one torch thread, Ctrl-C left to the parent, freed memory kept for
     the next probe (gm_lab.probe.allocator), inputs loaded."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    exit_with_parent(parent)  # the pid from the parent: it may be gone before this runs
     torch.set_num_threads(1)
     keep_freed_memory()
     _worker_inputs(config)
+
+
+def exit_with_parent(parent: int, every: float = 0.5) -> threading.Thread:
+    """End this worker once `parent` is gone, whatever killed it: SIGKILL and an unhandled
+    SIGTERM run no clean-up in the parent, and an orphaned worker would hold its ~1 GB (and
+    the resource tracker) until the machine restarts. A daemon thread polls the parent pid."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        os._exit(0)  # nothing to flush: a worker only computes; the parent writes the cache
+
+    watcher = threading.Thread(target=watch, name="gm-lab-exit-with-parent", daemon=True)
+    watcher.start()
+    return watcher
 
 
 def _probe_task(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import random
 import subprocess
 import sys
@@ -333,6 +334,50 @@ def test_checkpoint_folder_in_use_or_damaged_is_refused(config, bench, tmp_path)
         Search.resume_from(folder)
     with pytest.raises(CheckpointError, match="no checkpoint"):
         Search.resume_from(tmp_path / "nowhere")
+
+
+def test_checkpoints_are_data_that_cannot_run_code_or_lie(config, bench, tmp_path):
+    folder = tmp_path / "run"
+    Search(config(gens=2, checkpoint_dir=str(folder)), benchmark=bench).run()
+    saved = checkpoint_path(folder)
+    document = json.loads(saved.read_text())  # plain JSON: expressions, numbers, states
+    assert document["content"]["format"] == 2 and document["content"]["state"]["generation"] == 2
+
+    # a flipped digit in a stored float is caught by the checksum
+    text = saved.read_text()
+    fitness = json.dumps(document["content"]["state"]["population"][0]["fitness"][0])
+    flipped = fitness[:-1] + ("1" if fitness[-1] != "1" else "2")
+    saved.write_text(text.replace(fitness, flipped, 1))
+    with pytest.raises(CheckpointError, match="changed or damaged since it was written"):
+        Search.resume_from(folder)
+    saved.write_text(text)
+
+    # fewer generations than done is an error, not a silent "finished at 2 of 1"
+    with pytest.raises(CheckpointError, match="gens=1 is below the 2 generations"):
+        Search.resume_from(folder, gens=1)
+
+    # a changed benchmark table (same samples, other accuracies) is refused, naming the split
+    table = bench.table.copy()
+    for prefix in ("cifar10", "cifar100", "imagenet16"):
+        table[f"{prefix}_test"] = table[f"{prefix}_test"] * 0.99
+    changed = Benchmark(table, "tss", source="changed")
+    with pytest.raises(CheckpointError, match=f"{DATASET}/search"):
+        Search.resume_from(folder, benchmark=changed).prepare()
+
+
+def test_a_pickled_checkpoint_is_refused_without_being_loaded(tmp_path):
+    folder = tmp_path / "old"
+    folder.mkdir()
+    marker = tmp_path / "code-ran"
+
+    class Exploit:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    (folder / "checkpoint.pkl").write_bytes(pickle.dumps(Exploit()))
+    with pytest.raises(CheckpointError, match="pickled checkpoint of an older gm_lab"):
+        Search.resume_from(folder)
+    assert not marker.exists()
 
 
 # ---- control ------------------------------------------------------------------------------------

@@ -70,6 +70,11 @@ class GenerationEvent:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GenerationEvent:
+        """The event `to_dict` wrote (checkpoints keep them as data)."""
+        return cls(**{**data, "stats": GenerationStats(**data["stats"])})
+
     def line(self) -> str:
         """One line for a log or the CLI: gen, best fitness, mean, best size, held-out τ, time."""
         heldout = _fmt(self.heldout_kendall)

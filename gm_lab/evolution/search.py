@@ -37,6 +37,7 @@ from gm_lab.evolution.checkpoint import (
     has_checkpoint,
     load_checkpoint,
     save_checkpoint,
+    truth_fingerprint,
 )
 from gm_lab.evolution.config import SearchConfig
 from gm_lab.evolution.data import SearchData, load_data
@@ -106,6 +107,11 @@ class Search:
         (and to keep checkpointing there). `gens` raises (or lowers) the generation budget;
         `workers` changes only how missing probes would be computed."""
         checkpoint = load_checkpoint(checkpoint_dir)
+        if gens is not None and gens < checkpoint.generation:
+            raise CheckpointError(
+                f"gens={gens} is below the {checkpoint.generation} generations this checkpoint "
+                f"has already done; ask for at least {checkpoint.generation}"
+            )
         changes: dict[str, Any] = {"checkpoint_dir": str(checkpoint_path(checkpoint_dir).parent)}
         if gens is not None:
             changes["gens"] = gens
@@ -201,6 +207,16 @@ class Search:
                     raise CheckpointError(
                         "the samples drawn now differ from the checkpoint's (has the benchmark "
                         "table changed?); this checkpoint cannot be resumed on them"
+                    )
+                now = _truth_fingerprints(data)
+                changed = [
+                    k for k, v in self._restored.truth_fingerprint.items() if now.get(k) != v
+                ]
+                if changed:
+                    raise CheckpointError(
+                        f"the test accuracies of the sampled architectures changed since the "
+                        f"checkpoint ({', '.join(changed)}): the benchmark table is not the one "
+                        f"the search ran on, so its fitness values would not hold"
                     )
                 state = self._restored.state
             else:
@@ -481,6 +497,7 @@ class Search:
             state=self._engine.state,
             samples=_sample_indices(self._data),
             history=[*self.history, event],
+            truth_fingerprint=_truth_fingerprints(self._data),
         )
         save_checkpoint(folder, checkpoint)
 
@@ -498,6 +515,11 @@ class Search:
     def _raise_if_failed(self) -> None:
         if self._phase == "failed" and self._error is not None:
             raise self._error
+
+
+def _truth_fingerprints(data: SearchData) -> dict[str, str]:
+    """One fingerprint of the ground truth per split ("cifar10/search"), for resuming."""
+    return {f"{s.dataset}/{s.role}": truth_fingerprint(s.truth) for s in data.splits}
 
 
 def _sample_indices(data: SearchData) -> dict[str, list[int]]:

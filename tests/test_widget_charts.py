@@ -399,3 +399,21 @@ def test_js_fixtures_match_the_builders() -> None:
 if __name__ == "__main__":
     for written in write_js_fixtures():
         print(written, file=sys.stderr)
+
+
+@pytest.mark.parametrize(
+    ("selection", "problem"),
+    [
+        ({"fields": [1, 2]}, "'fields' must map field names to ranges"),
+        ({"fields": {"score": [0, None]}}, "must be a list of numbers or labels"),
+        ({"fields": {"score": {"lo": 1}}}, "must be a list of numbers or labels"),
+        ({"fields": {"score": [0, float("nan")]}}, "non-finite"),
+    ],
+)
+def test_a_malformed_brush_from_the_browser_is_ignored_and_said(selection, problem) -> None:
+    scatter = CorrelationScatter()
+    scatter.update(np.arange(3), ["a", "b", "c"], np.array([1.0, 2, 3]), np.array([10.0, 20, 30]))
+    msg = {"content": {"data": {"method": "update", "state": {"selection": selection}}}}
+    scatter.chart.comm.handle_msg({**msg, "buffers": []})  # as ipywidgets gets it
+    assert problem in scatter.chart.problem and scatter.chart.selection == {}
+    assert scatter.brushed == [] and "brush ignored" in scatter.brushed_html.value

@@ -223,3 +223,17 @@ def test_round_trip_text_tree_text(text: str) -> None:
     echo.proposal = {"text": canonical, "seq": 2}
     assert echo.tree == editor.tree
     assert echo.expression == editor.expression == parse(text)
+
+
+def test_an_over_deep_proposal_is_refused_in_the_widget_not_raised(editor, calls) -> None:
+    """ipywidgets walks browser state recursively: 700 nested nodes would raise RecursionError
+    inside the comm handler, unseen, and leave the browser waiting for an answer."""
+    node: dict[str, Any] = {"kind": "proxy", "name": "naswot", "type": "S"}
+    for _ in range(700):
+        node = {"kind": "op", "name": "neg", "type": "S", "args": [node]}
+    from_browser(editor, {"proposal": {"tree": node, "seq": 7}})
+    assert editor.seq == 7  # answered
+    assert "nested more than 200 levels deep" in editor.error
+    assert editor.text == to_text(parse(START)) and calls == []  # the last good expression kept
+    from_browser(editor, {"proposal": {"text": "naswot + zen", "seq": 8}})
+    assert editor.error == "" and editor.text == "naswot + zen"

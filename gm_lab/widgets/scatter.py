@@ -142,7 +142,9 @@ class CorrelationScatter(w.VBox):
         ]
 
     def _on_brush(self, selected: list[dict]) -> None:
-        self.brushed_html.value = self._brushed_html(self.brushed)
+        problem = self.chart.problem
+        note = f"<div class='gm-note'>{html.escape(problem)}</div>" if problem else ""
+        self.brushed_html.value = note + self._brushed_html(self.brushed)
 
     @staticmethod
     def _brushed_html(rows: list[dict]) -> str:

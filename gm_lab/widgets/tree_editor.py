@@ -20,6 +20,7 @@ from deap import gp
 
 from gm_lab.export import expression_tree
 from gm_lab.expressions import (
+    MAX_DEPTH,
     OPS,
     PROXY_NAMES,
     STAT_NAMES,
@@ -30,6 +31,7 @@ from gm_lab.expressions import (
     to_text,
 )
 from gm_lab.widgets._assets import bundle
+from gm_lab.widgets.guard import GuardedState
 
 Callback = Callable[[gp.PrimitiveTree], Any]
 ExpressionLike = str | gp.PrimitiveTree | dict
@@ -91,7 +93,7 @@ def _read_proposal(proposal: dict[str, Any]) -> gp.PrimitiveTree:
     raise ExpressionError("a proposal needs a 'tree' or a 'text'")
 
 
-class ExpressionEditor(anywidget.AnyWidget):
+class ExpressionEditor(GuardedState, anywidget.AnyWidget):
     """A live tree view of one expression; editable unless `readonly`.
 
     Traits synced with the browser: `tree` (the JSON form), `text` (canonical text), `error`
@@ -160,7 +162,18 @@ class ExpressionEditor(anywidget.AnyWidget):
         except ExpressionError as exc:
             self._refuse(str(exc), seq)
             return
+        except (RecursionError, TypeError, ValueError) as exc:  # never raise into the kernel
+            self._refuse(f"the proposal cannot be read ({type(exc).__name__})", seq)
+            return
         self._accept(tree, seq)
+
+    def refuse_state(self, name: str, value: Any, reason: str) -> None:
+        """An over-deep proposal is refused like any invalid one: the browser gets the reason."""
+        if name != "proposal":
+            return
+        seq = value.get("seq") if isinstance(value, dict) else None
+        seq = seq if isinstance(seq, int) and not isinstance(seq, bool) else self.seq + 1
+        self._refuse(f"the proposed tree is {reason} (expressions: {MAX_DEPTH} levels)", seq)
 
     def _refuse(self, message: str, seq: int) -> None:
         """Report a refused proposal; the expression stays as it was."""

@@ -28,6 +28,7 @@ import traitlets as t
 import vl_convert
 
 from gm_lab.widgets._assets import bundle
+from gm_lab.widgets.guard import GuardedState
 
 DATASET = "rows"
 RENDERERS = ("svg", "canvas")
@@ -135,7 +136,27 @@ def rows_in_selection(rows: Iterable[dict], fields: Mapping[str, Any]) -> list[d
     return [r for r in rows if all(_in_range(r.get(f), b) for f, b in fields.items())]
 
 
-class VegaChart(anywidget.AnyWidget):
+def selection_problem(selection: Any) -> str | None:
+    """What is wrong with a brush selection from the browser, or None if it is well formed."""
+    if not isinstance(selection, dict):
+        return f"a selection must be an object, got {type(selection).__name__}"
+    fields = selection.get("fields", {})
+    if fields is None:
+        return None
+    if not isinstance(fields, dict):
+        return f"'fields' must map field names to ranges, got {type(fields).__name__}"
+    for name, bounds in fields.items():
+        if not isinstance(bounds, list) or not all(
+            isinstance(b, str | int | float) and not isinstance(b, bool) for b in bounds
+        ):
+            return f"the range of {name!r} must be a list of numbers or labels"
+        numbers = [b for b in bounds if isinstance(b, int | float)]
+        if any(not math.isfinite(b) for b in numbers):
+            return f"the range of {name!r} holds a non-finite number"
+    return None
+
+
+class VegaChart(GuardedState, anywidget.AnyWidget):
     """One Vega-Lite view: set new rows as often as needed, the notebook output never grows."""
 
     _esm = bundle("vega_chart.js")
@@ -149,6 +170,7 @@ class VegaChart(anywidget.AnyWidget):
     key = t.Unicode("").tag(sync=True)
     renderer = t.Unicode("svg").tag(sync=True)
     selection = t.Dict().tag(sync=True)
+    problem = t.Unicode("")  # why the last selection from the browser was ignored ("" if none)
 
     def __init__(
         self,
@@ -182,6 +204,18 @@ class VegaChart(anywidget.AnyWidget):
             self.selection = {}
 
     # ---- selection ----------------------------------------------------------------------------
+    @t.validate("selection")
+    def _valid_selection(self, proposal: dict) -> dict:
+        """A brush is {"fields": {field: [lo, hi] or [values]}}; anything else the browser sends
+        is dropped (no brush) and said in `problem`, never raised into the kernel."""
+        selection = proposal["value"]
+        reason = selection_problem(selection)
+        self.problem = f"brush ignored: {reason}" if reason else ""
+        return {} if reason else selection
+
+    def refuse_state(self, name: str, value: Any, reason: str) -> None:
+        self.problem = f"{name} ignored: {reason}"
+
     @property
     def brush(self) -> dict[str, Any]:
         """The current brush ranges {field: [lo, hi]}; empty without a brush."""

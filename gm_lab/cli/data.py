@@ -10,6 +10,7 @@ from pathlib import Path
 
 from gm_lab.benchmark import DATASETS, SPACES, Benchmark, normalise_dataset
 from gm_lab.benchmark.spaces import DISPLAY_NAMES
+from gm_lab.cli.checks import writable_file, writable_folder
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -143,6 +144,8 @@ def run_download(args: argparse.Namespace) -> int:
 def run_pack(args: argparse.Namespace) -> int:
     from gm_lab.data.pack import pack
 
+    if args.out is not None:
+        writable_folder(args.out, "--out")
     report = pack(args.source, args.out)
     print(
         f"packed {report.n_rows:,} TSS architectures -> {report.table} "
@@ -163,6 +166,8 @@ def _space_from_folder(path: Path) -> str:
 
 
 def run_import(args: argparse.Namespace) -> int:
+    if args.out is not None:
+        writable_file(args.out, "--out")
     space = args.space or _space_from_folder(args.path)
     bench = Benchmark.import_official(args.path, space, out=args.out)
     n_known = len(bench.with_ground_truth("cifar10"))

@@ -9,11 +9,13 @@ at the default location; an overridden location is checked only against a hash g
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, replace
 from typing import Literal
 
 from gm_lab.errors import GmLabError
 
+_CHECKSUM = re.compile(r"^(md5:[0-9a-fA-F]{32}|sha256:[0-9a-fA-F]{64})$")
 _GDRIVE = "https://drive.usercontent.google.com/download?id={}&export=download&confirm=t"
 
 
@@ -101,5 +103,9 @@ def location(name: str, url: str | None = None, checksum: str | None = None) -> 
     if mirror:
         found = replace(found, url=mirror, checksum=None)
     if checksum is not None:
-        found = replace(found, checksum=checksum)
+        if not _CHECKSUM.match(checksum):
+            raise UnknownLocationError(
+                f"--hash {checksum!r} must be md5:<32 hex digits> or sha256:<64 hex digits>"
+            )
+        found = replace(found, checksum=checksum.lower())
     return found

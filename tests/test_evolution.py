@@ -611,3 +611,37 @@ def test_evolve_help_and_defaults_follow_search_config():
     assert {k: getattr(defaults, k) for k in DEFAULTS} == DEFAULTS
     out = subprocess.run([*CLI, "evolve", "--help"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "--resume" in out.stdout and "--heldout-sample" in out.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2])
+def test_evolve_killed_at_a_random_generation_resumes_to_the_identical_result(
+    cache_root: Path, tmp_path, seed: int
+):
+    """Fault injection: SIGKILL (no clean-up at all) once a randomly drawn generation is
+    checkpointed, then `--resume`: the final JSON equals the uninterrupted run's."""
+    gens = 8
+    run = ["--pop", "10", "--heldout-n", "12", *CLI_SAMPLE, *CLI_PROBE, "--gens", str(gens)]
+    whole = gm_lab("evolve", *run, "--json", cache=cache_root)
+    assert whole.returncode == 0, whole.stderr
+
+    kill_after = random.Random(seed).randint(1, gens - 2)
+    folder = tmp_path / "killed"
+    env = {**os.environ, "GM_LAB_CACHE": str(cache_root)}
+    command = [*CLI, "evolve", *run, "--checkpoint", str(folder), "--json"]
+    victim = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if checkpoint_path(folder).is_file() and load_checkpoint(folder).generation >= kill_after:
+            break
+        time.sleep(0.01)
+    victim.kill()
+    victim.wait(timeout=30)
+    done = load_checkpoint(folder).generation
+    assert kill_after <= done  # usually the kill lands before the end; both are exercised
+
+    resumed = gm_lab("evolve", "--resume", str(folder), "--json", cache=cache_root)
+    assert resumed.returncode == 0, resumed.stderr
+    first, second = json.loads(whole.stdout), json.loads(resumed.stdout)
+    for key in ("best", "hall_of_fame", "logbook", "generation", "samples"):
+        assert second[key] == first[key], key

@@ -100,3 +100,22 @@ def test_draw_sample_validates_input(acc):
         random_sample(acc, 0)
     with pytest.raises(ValueError, match="binning"):
         bin_edges(acc, 3, "log")
+
+
+def test_draw_sample_never_changes_the_size_silently() -> None:
+    from gm_lab.sampling import SampleSizeError, draw_sample
+
+    accuracy = np.concatenate([np.linspace(10, 90, 50), np.full(5, np.nan)])
+    with pytest.raises(SampleSizeError, match="at least 3"):
+        draw_sample(accuracy, "random", 2)
+    with pytest.raises(SampleSizeError, match="60 architectures asked, but only 50 have"):
+        draw_sample(accuracy, "random", 60)
+    with pytest.raises(SampleSizeError, match="no architecture per bin"):
+        draw_sample(accuracy, "stratified", 5, k=10)
+    assert len(draw_sample(accuracy, "random", 50)) == 50  # exactly all is fine
+    exact = draw_sample(accuracy, "stratified", 20, k=10)
+    assert len(exact) == 20 and exact.note == ""
+    short = draw_sample(accuracy, "stratified", 25, k=10)  # 25 over 10 bins: 2 per bin
+    assert len(short) == 20
+    assert short.note == "drew 20 of the 25 asked: 25 over 10 bins is 2 per bin (20 at most)"
+    assert short.describe()["note"] == short.note

@@ -166,3 +166,14 @@ def test_data_pack_command(tmp_path: Path, data_root: Path) -> None:
     )
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
     assert "not found" in missing.stderr
+
+
+def test_lookup_order_names_each_place_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from gm_lab.data.info import lookup_order
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    monkeypatch.setenv("GM_LAB_DATA", str(tmp_path / "gm_lab"))  # the per-user folder itself
+    assert [p["place"] for p in lookup_order()] == ["$GM_LAB_DATA", "embedded default"]
+    monkeypatch.setenv("GM_LAB_DATA", str(tmp_path / "mine"))
+    places = [p["place"] for p in lookup_order()]
+    assert places == ["$GM_LAB_DATA", "per-user data folder", "embedded default"]

@@ -6,7 +6,6 @@ download, on the embedded default, or on stand-in images (never silently).
 
 from __future__ import annotations
 
-import os
 import warnings
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -20,12 +19,10 @@ from gm_lab.benchmark.table import read_table
 from gm_lab.errors import DataMissingError
 from gm_lab.inputs.images import read_images
 from gm_lab.paths import (
-    DATA_ENV,
     cache_root,
     data_roots,
     embedded_root,
     origin_of,
-    user_data_root,
 )
 from gm_lab.provenance import standin_donor
 
@@ -63,13 +60,7 @@ class PartSource:
 
 def lookup_order() -> list[dict[str, str]]:
     """The places searched, first to last, as `gm-lab data info` prints them."""
-    names = ["$GM_LAB_DATA"] if os.environ.get(DATA_ENV) else []
-    names.append("per-user data folder")
-    places = [
-        {"place": name, "path": str(root)} for name, root in zip(names, data_roots(), strict=True)
-    ]
-    if str(user_data_root()) not in {p["path"] for p in places}:  # pragma: no cover - defensive
-        places.append({"place": "per-user data folder", "path": str(user_data_root())})
+    places = [{"place": origin_of(root), "path": str(root)} for root in data_roots()]
     return [*places, {"place": "embedded default", "path": str(embedded_root())}]
 
 

@@ -102,14 +102,14 @@ def test_score_unknown_proxy_lists_the_valid_ones():
 
 @pytest.mark.slow
 def test_probe_reports_a_stand_in_minibatch():
-    out = gm_lab("probe", "--dataset", "ImageNet16-120", *SMALL, "--n", "2", "--workers", "0")
+    out = gm_lab("probe", "--dataset", "ImageNet16-120", *SMALL, "--n", "3", "--workers", "0")
     assert out.returncode == 0, out.stderr
-    assert "probed 2, reused 0 of 2 architectures" in out.stdout
+    assert "probed 3, reused 0 of 3 architectures" in out.stdout
     assert "stand-in images: CIFAR-10 (cifar10-test-as-ImageNet16-120)" in out.stdout
-    scored = gm_lab("score", "naswot", "--dataset", "ImageNet16-120", *SMALL, "--n", "2", "--json")
+    scored = gm_lab("score", "naswot", "--dataset", "ImageNet16-120", *SMALL, "--n", "3", "--json")
     assert scored.returncode == 0, scored.stderr
     result = json.loads(scored.stdout)
-    assert result["reused"] == 2  # the probes just made
+    assert result["reused"] == 3  # the probes just made
     assert result["standin_images"] == {"ImageNet16-120": "stand-in images: CIFAR-10"}
 
 

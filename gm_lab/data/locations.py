@@ -12,15 +12,17 @@ import os
 import re
 from dataclasses import dataclass, replace
 from typing import Literal
+from urllib.parse import urlsplit
 
 from gm_lab.errors import GmLabError
 
-_CHECKSUM = re.compile(r"^(md5:[0-9a-fA-F]{32}|sha256:[0-9a-fA-F]{64})$")
+_CHECKSUM = re.compile(r"^(md5:[0-9a-f]{32}|sha256:[0-9a-f]{64})$", re.IGNORECASE)
 _GDRIVE = "https://drive.usercontent.google.com/download?id={}&export=download&confirm=t"
 
 
 class UnknownLocationError(GmLabError, ValueError):
-    """No download exists for the name asked (message: what exists, how to get it by hand)."""
+    """No download exists for the name asked, or the address given cannot be fetched (message:
+    what exists, how to get it by hand)."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class Location:
     install_to: str  # where that folder goes, relative to the data folder
     checksum: str | None = None  # "md5:<hex>" or "sha256:<hex>" of the archive, if published
     space: str | None = None  # NATS-Bench archives: the space whose table is imported
+    dataset: str | None = None  # image archives: the dataset whose images they hold
 
     @property
     def env_var(self) -> str:
@@ -45,7 +48,7 @@ LOCATIONS: dict[str, Location] = {
     "tss": Location(
         "tss",
         "NATS-Bench TSS (topology search space, 15,625 architectures), official archive",
-        _GDRIVE.format("17_saCsj_krKjlCBLOJEpNtzPXArMCqxU"),  # NATS-Bench README, Google Drive
+        _GDRIVE.format("17_saCsj_krKjlCBLOJEpNtzPXArMCqxU"),  # NATS-Bench README, 2020.08.31 row
         "nats",
         "NATS-tss-v1_0-3ffb9-simple",
         "nats_bench/NATS-tss-v1_0-3ffb9-simple",
@@ -54,7 +57,7 @@ LOCATIONS: dict[str, Location] = {
     "sss": Location(
         "sss",
         "NATS-Bench SSS (size search space, 32,768 architectures), official archive",
-        _GDRIVE.format("1scOMTUwcQhAMa_IMedp9lTzwmgqHLGgA"),  # NATS-Bench README, Google Drive
+        _GDRIVE.format("1scOMTUwcQhAMa_IMedp9lTzwmgqHLGgA"),  # NATS-Bench README, 2020.08.31 row
         "nats",
         "NATS-sss-v1_0-50262-simple",
         "nats_bench/NATS-sss-v1_0-50262-simple",
@@ -68,6 +71,7 @@ LOCATIONS: dict[str, Location] = {
         "cifar-10-batches-py",
         "images/cifar-10-batches-py",
         checksum="md5:c58f30108f718f92721af3b95e74349a",  # as published on the CIFAR page
+        dataset="cifar10",
     ),
     "cifar100": Location(
         "cifar100",
@@ -77,6 +81,7 @@ LOCATIONS: dict[str, Location] = {
         "cifar-100-python",
         "images/cifar-100-python",
         checksum="md5:eb9058c3a382ffc7106e4002c42a8d85",
+        dataset="cifar100",
     ),
 }
 
@@ -101,6 +106,7 @@ def location(name: str, url: str | None = None, checksum: str | None = None) -> 
         ) from None
     mirror = url or os.environ.get(found.env_var)
     if mirror:
+        _check_address(mirror, "--url" if url else found.env_var)
         found = replace(found, url=mirror, checksum=None)
     if checksum is not None:
         if not _CHECKSUM.match(checksum):
@@ -109,3 +115,12 @@ def location(name: str, url: str | None = None, checksum: str | None = None) -> 
             )
         found = replace(found, checksum=checksum.lower())
     return found
+
+
+def _check_address(url: str, given_by: str) -> None:
+    """Refuse anything but an http(s) address before a transfer starts (requests reads no other)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise UnknownLocationError(
+            f"{given_by} {url!r} is not an http(s) address; give e.g. https://host/file.tar.gz"
+        )

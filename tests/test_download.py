@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -347,6 +348,28 @@ def test_failures_are_one_line_and_leave_the_previous_data_untouched(
     assert snapshot(folder) == before  # previous copy byte-identical, no partial, no temp folder
     assert sorted(p.name for p in folder.iterdir()) == ["images"]
     assert not (folder.parent / "escaped.txt").exists()
+
+
+def test_a_nats_archive_that_does_not_read_leaves_the_previous_table(
+    server, archives, official_sample, tmp_path, tmp_path_factory
+):
+    """The right top folder, but no meta.pickle.pbz2: refused before the table is replaced."""
+    url, served = server
+    served.files["/tss.tar"] = archives["/tss.tar"]
+    download("tss", to=tmp_path, url=f"{url}/tss.tar", progress=False)
+    before = snapshot(tmp_path)
+    broken = tmp_path_factory.mktemp("broken") / TSS
+    broken.mkdir(parents=True)
+    (broken / "000000.pickle.pbz2").write_bytes(
+        (official_sample / TSS / "000000.pickle.pbz2").read_bytes()
+    )
+    served.files["/broken.tar"] = tar_of(broken)
+    with pytest.raises(
+        DownloadError, match=re.escape(f"{url}/broken.tar: the unpacked {TSS} cannot be read")
+    ):
+        download("tss", to=tmp_path, url=f"{url}/broken.tar", progress=False)
+    assert snapshot(tmp_path) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nats_bench"]
 
 
 def test_the_next_run_undoes_what_a_killed_run_left(server, previous, capsys):

@@ -85,19 +85,14 @@ LOCATIONS: dict[str, Location] = {
     ),
 }
 
-NO_PUBLIC_DOWNLOAD = {
-    "imagenet16": (
-        "ImageNet16-120 has no public direct download (image-net.org asks for a login): "
-        "download 'Downsampled ImageNet 16x16' there and put xautodl's ImageNet16 folder "
-        "(val_data, train_data_batch_1..10) under images/ of your data folder"
-    ),
-}
+# name -> the dataset whose images have no public direct download (image-net.org asks for a login)
+NO_PUBLIC_DOWNLOAD = {"imagenet16": "ImageNet16-120"}
 
 
 def location(name: str, url: str | None = None, checksum: str | None = None) -> Location:
     """The location of `name`, with a mirror from `url` or `GM_LAB_URL_<NAME>` if given."""
     if name in NO_PUBLIC_DOWNLOAD:
-        raise UnknownLocationError(NO_PUBLIC_DOWNLOAD[name])
+        raise UnknownLocationError(_by_hand(NO_PUBLIC_DOWNLOAD[name]))
     try:
         found = LOCATIONS[name]
     except KeyError:
@@ -124,3 +119,14 @@ def _check_address(url: str, given_by: str) -> None:
         raise UnknownLocationError(
             f"{given_by} {url!r} is not an http(s) address; give e.g. https://host/file.tar.gz"
         )
+
+
+def _by_hand(dataset: str) -> str:
+    """Why `dataset` cannot be downloaded, and how to get it by hand: the image reader's own
+    instructions (imported here, not at the top: it pulls in torch)."""
+    from gm_lab.inputs.images import FORMATS
+
+    return (
+        f"{dataset} has no public direct download (image-net.org asks for a login): "
+        f"{FORMATS[dataset].how_to_get}"
+    )

@@ -58,7 +58,7 @@ def embedded_root() -> Path:
 
 def origin_of(path: Path) -> str:
     """Which place of the lookup order holds `path`, in words (for `gm-lab data info`, results)."""
-    path = Path(path).resolve()
+    path = Path(os.path.abspath(path))  # a link into another folder still counts as here
     places = [(p, "$GM_LAB_DATA") for p in data_roots()[:1] if os.environ.get(DATA_ENV)]
     places += [
         (user_data_root(), "per-user data folder"),
@@ -66,7 +66,7 @@ def origin_of(path: Path) -> str:
         (cache_root(), "cache"),
     ]
     for root, name in places:
-        if path.is_relative_to(root.resolve()):
+        if path.is_relative_to(root) or path.is_relative_to(root.resolve()):
             return name
     return "elsewhere"
 

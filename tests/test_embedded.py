@@ -177,3 +177,26 @@ def test_lookup_order_names_each_place_once(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setenv("GM_LAB_DATA", str(tmp_path / "mine"))
     places = [p["place"] for p in lookup_order()]
     assert places == ["$GM_LAB_DATA", "per-user data folder", "embedded default"]
+
+
+def test_gm_lab_data_wins_over_the_user_folder_whatever_form_each_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, official_sample: Path
+) -> None:
+    """$GM_LAB_DATA holds an official folder, the per-user folder a compact table: the first
+    place in the lookup order wins, not the faster form."""
+    from gm_lab.benchmark.benchmark import locate
+
+    sss = "NATS-sss-v1_0-50262-simple"
+    mine = tmp_path / "mine"
+    (mine / "nats_bench").mkdir(parents=True)
+    (mine / "nats_bench" / sss).symlink_to(official_sample / sss)
+    user = tmp_path / "xdg" / "gm_lab" / "nats_bench"
+    user.mkdir(parents=True)
+    Benchmark.from_official(official_sample / sss, "sss", progress=False).save(user / "sss.csv")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("GM_LAB_DATA", str(mine))
+    found = locate(space_info("sss"))
+    assert (found.kind, found.origin) == ("official", "$GM_LAB_DATA")
+    monkeypatch.delenv("GM_LAB_DATA")
+    found = locate(space_info("sss"))
+    assert (found.kind, found.origin) == ("table", "per-user data folder")

@@ -181,48 +181,58 @@ def table_candidates(info: SpaceInfo) -> list[Path]:
     return [*tables, paths.embedded_root() / "nats_bench" / f"{info.name}.csv.xz"]
 
 
-def official_candidates(info: SpaceInfo) -> list[Path]:
-    """Where an official download may sit: each data folder (3 layouts), nats_bench's TORCH_HOME."""
-    torch_home = Path(os.environ.get("TORCH_HOME", Path.home() / ".torch"))
+def _official_in(root: Path, info: SpaceInfo) -> list[Path]:
+    """Where an official download may sit in one data folder (3 layouts)."""
     folder = info.official_folder
-    per_root = [
-        path
-        for root in data_roots()
-        for path in (
-            root / "nats_bench" / folder,
-            root / folder,
-            root / "nats_bench" / "official_sample" / folder,
-        )
+    return [
+        root / "nats_bench" / folder,
+        root / folder,
+        root / "nats_bench" / "official_sample" / folder,
     ]
-    return [*per_root, torch_home / folder]
+
+
+def official_candidates(info: SpaceInfo) -> list[Path]:
+    """Where an official download may sit: each data folder, then nats_bench's TORCH_HOME."""
+    torch_home = Path(os.environ.get("TORCH_HOME", Path.home() / ".torch"))
+    per_root = [path for root in data_roots() for path in _official_in(root, info)]
+    return [*per_root, torch_home / info.official_folder]
 
 
 def find_official_folder(info: SpaceInfo) -> Path | None:
-    return next((p for p in official_candidates(info) if (p / "meta.pickle.pbz2").is_file()), None)
+    return next((p for p in official_candidates(info) if _is_official(p)), None)
+
+
+def _is_official(folder: Path) -> bool:
+    return (folder / "meta.pickle.pbz2").is_file()
 
 
 def locate(info: SpaceInfo) -> TableSource:
     """The source `Benchmark.load` reads for `info`; DataMissingError naming every place tried.
 
-    A user's own data wins over the embedded default: the data folders are searched first, each
-    for a compact table, then for an official folder (a table imported from it earlier is reused).
+    Data folders are searched in order (`gm_lab.paths`), each for a compact table, then for an
+    official folder (a table imported from it earlier is reused); then nats_bench's TORCH_HOME,
+    a table imported from a folder since moved away, and last the embedded default.
     """
-    user_tables, embedded = table_candidates(info)[:-1], table_candidates(info)[-1]
-    table = next((t for t in user_tables if t.is_file()), None)
-    if table is not None:
-        return TableSource("table", table, origin_of(table))
-    folder = find_official_folder(info)
+    for root in data_roots():
+        table = root / "nats_bench" / f"{info.name}.csv"
+        if table.is_file():
+            return TableSource("table", table, origin_of(table))
+        folder = next((p for p in _official_in(root, info) if _is_official(p)), None)
+        if folder is not None:
+            return TableSource("official", folder, origin_of(folder))
+    folder = find_official_folder(info)  # TORCH_HOME, the last candidate
     if folder is not None:
         return TableSource("official", folder, origin_of(folder))
-    imported = imported_table_path(info)  # imported earlier from a folder since moved away
+    imported = imported_table_path(info)
     if imported.is_file():
         return TableSource("table", imported, origin_of(imported))
+    embedded = table_candidates(info)[-1]
     if embedded.is_file():
         return TableSource("table", embedded, origin_of(embedded))
     raise DataMissingError(
         f"NATS-Bench {info.name.upper()} results",
         [
-            *(str(t) for t in user_tables),
+            *(str(t) for t in table_candidates(info)[:-1]),
             *(str(p) for p in official_candidates(info)),
             str(imported),
         ],

@@ -16,6 +16,7 @@ from typing import Any
 import ipywidgets as w
 import numpy as np
 
+from gm_lab.benchmark.spaces import DISPLAY_NAMES
 from gm_lab.evolution import GenerationEvent, Search, SearchConfig
 from gm_lab.evolution.fitness import Split
 from gm_lab.expressions import parse
@@ -27,6 +28,8 @@ from gm_lab.widgets.tree_editor import ExpressionEditor
 from gm_lab.widgets.vega import VegaChart
 
 HOF_ROWS = 10
+# JupyterLab's warning colour (a fixed amber outside JupyterLab): a note to notice, not an error
+STANDIN_STYLE = "color: var(--jp-warn-color0, #b35c00); font-size: 90%"
 
 
 class SearchDashboard(w.VBox):
@@ -62,7 +65,7 @@ class SearchDashboard(w.VBox):
         self.status.add_class("gm-generation")
         self.message = w.HTML()
         self.message.add_class("gm-message")
-        self.inputs = w.HTML()  # says so when a dataset's own images were absent
+        self.inputs = w.HTML(layout={"display": "none"})  # shown when images were a stand-in
         self.inputs.add_class("gm-inputs")
         self.curves = VegaChart(fitness_chart(), rows=[])
         self.hall_of_fame = w.HTML()
@@ -177,6 +180,14 @@ class SearchDashboard(w.VBox):
             "<th>τ search</th><th>ρ search</th><th>τ held-out</th></tr>" + rows + "</table>"
         )
 
+    def _show_inputs(self) -> None:
+        """The stand-in note, hidden while every dataset's own images were used (no empty row,
+        and a note that appears is noticed)."""
+        data = self.search.data
+        note = standin_html(data.splits if data is not None else [])
+        self.inputs.value = note
+        self.inputs.layout.display = None if note else "none"
+
     def _refresh_status(self, event: GenerationEvent | None = None) -> None:
         search = self.search
         event = event or (search.history[-1] if search.history else None)
@@ -196,7 +207,7 @@ class SearchDashboard(w.VBox):
             f"{max(generation, 0)} / {gens}</span>{best}{eta} · "
             f"<span class='gm-phase'>{phase}</span>"
         )
-        self.inputs.value = standin_html(search.data.splits if search.data else [])
+        self._show_inputs()
         error = search.error
         if error is not None:
             self.message.value = (
@@ -205,11 +216,12 @@ class SearchDashboard(w.VBox):
 
 
 def standin_html(splits: Iterable[Split]) -> str:
-    """One note per dataset whose own images were absent ("cifar100: stand-in images:
+    """One note per dataset whose own images were absent ("CIFAR-100: stand-in images:
     CIFAR-10"), so that no score in the view is taken for a real-image figure; "" if none."""
     notes = {s.dataset: s.standin_label for s in splits if s.standin_label}
     return "".join(
-        f"<span class='gm-standin'>{html.escape(dataset)}: {html.escape(label)}</span> "
+        f"<span class='gm-standin' style='{STANDIN_STYLE}'>"
+        f"{html.escape(DISPLAY_NAMES.get(dataset, dataset))}: {html.escape(label)}</span> "
         for dataset, label in notes.items()
     )
 

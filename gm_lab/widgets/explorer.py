@@ -23,6 +23,7 @@ from gm_lab.evolution.result import SearchResult
 from gm_lab.expressions import PROXY_NAMES, explain_degenerate, parse, to_text
 from gm_lab.metrics import degenerate_reason
 from gm_lab.sampling import assign_bins, bin_edges
+from gm_lab.widgets.dashboard import STANDIN_STYLE
 from gm_lab.widgets.scatter import CorrelationScatter
 from gm_lab.widgets.tree_editor import ExpressionEditor
 
@@ -188,8 +189,7 @@ class ProxyExplorer(w.VBox):
             label=label,
         )
         result = {"kendall": scatter.kendall, "spearman": scatter.spearman}
-        notes = [n for n in (reason, split.standin_label) if n]
-        scores_html.value = _score_html(text, result, len(split), notes)
+        scores_html.value = _score_html(text, result, len(split), reason, split.standin_label)
         return result
 
     def _strata(self, split: Split) -> np.ndarray:
@@ -208,8 +208,16 @@ def _first(candidates: dict[str, str] | None) -> str | None:
     return next(iter(candidates.values()), None) if candidates else None
 
 
-def _score_html(label: str, result: dict[str, float], n: int, notes: list[str]) -> str:
-    shown = "".join(f"<br><span class='gm-note'>{html.escape(note)}</span>" for note in notes)
+def _score_html(
+    label: str, result: dict[str, float], n: int, reason: str | None, standin: str | None
+) -> str:
+    """τ, ρ and n, then why the scores cannot rank (`reason`) and the stand-in note, right
+    under the figures they qualify."""
+    shown = f"<br><span class='gm-note'>{html.escape(reason)}</span>" if reason else ""
+    if standin:
+        shown += (
+            f"<br><span class='gm-standin' style='{STANDIN_STYLE}'>{html.escape(standin)}</span>"
+        )
     return (
         f"<b>τ = <span class='gm-tau-value'>{_fmt(result['kendall'])}</span></b> · "
         f"ρ = {_fmt(result['spearman'])} · n = {n}<br><code>{html.escape(label)}</code>{shown}"

@@ -211,6 +211,16 @@ def open_and_run(page, lab: Lab, notebook: str) -> None:
                 raise
 
 
+def assert_no_news_or_notifications(page) -> None:
+    """The server runs with news off (QUIET_LAB_ARGS reached the page config) and no toast, such
+    as the news prompt or an update notice, covers the widgets a screenshot shows."""
+    news = page.evaluate(
+        "() => JSON.parse(document.getElementById('jupyter-config-data').textContent).news"
+    )
+    assert news == {"disabled": True}
+    assert page.locator(".Toastify__toast").count() == 0
+
+
 def panel(page):
     """The visible notebook panel (JupyterLab keeps hidden ones around)."""
     return page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")

@@ -12,7 +12,13 @@ import time
 
 import pytest
 
-from .conftest import open_and_run, panel, screenshot, wait_for_file_lines
+from .conftest import (
+    assert_no_news_or_notifications,
+    open_and_run,
+    panel,
+    screenshot,
+    wait_for_file_lines,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -75,6 +81,7 @@ def test_tree_edit_is_rescored_and_invalid_text_is_refused(page, jupyter_lab) ->
     )
     assert _tau(page) != before  # snip and grad_norm rank these archs differently
     screenshot(view, "explorer")
+    assert_no_news_or_notifications(page)
     screenshot(view.locator(".gm-tree-editor").first, "tree-editor")
     screenshot(view.locator(".gm-vega-chart").first, "correlation-scatter")
 
@@ -119,6 +126,7 @@ def test_pause_and_resume_a_live_search(page, jupyter_lab) -> None:
     running = wait_generation_above(3)
     view.locator(".gm-vega-chart[data-rendered='1']").first.wait_for(timeout=30_000)
     screenshot(view, "dashboard")
+    assert_no_news_or_notifications(page)
 
     view.locator("button.gm-pause").click()
     wait_for_phase(page, "paused")
@@ -154,3 +162,4 @@ def test_sample_view_and_lab_render(page, jupyter_lab) -> None:
     lab = panel(page).locator(".gm-lab")
     lab.wait_for(timeout=60_000)
     screenshot(lab, "lab")
+    assert_no_news_or_notifications(page)

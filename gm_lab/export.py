@@ -32,7 +32,7 @@ from collections.abc import Iterable
 from deap import gp
 from torch import Tensor, nn
 
-from gm_lab.expressions import PROXY_NAMES, check_tree, evaluate, parse, to_text
+from gm_lab.expressions import check_tree, evaluate, parse, proxy_names, to_text
 from gm_lab.probe.cache import records_to_arrays
 from gm_lab.probe.probe import probe_network, resolve_proxies
 from gm_lab.probe.record import ProbeRecord
@@ -60,9 +60,9 @@ def expression_tree(expr: ExpressionLike) -> gp.PrimitiveTree:
 
 
 def proxies_used(expr: ExpressionLike) -> tuple[str, ...]:
-    """The classic proxies `expr` reads, in registry order."""
+    """The proxies `expr` reads, in registry order."""
     names = {node.name for node in expression_tree(expr) if node.arity == 0}
-    return tuple(name for name in PROXY_NAMES if name in names)
+    return tuple(name for name in proxy_names() if name in names)
 
 
 def first_batch(images: Tensor, labels: Tensor, batch_size: int) -> tuple[Tensor, Tensor]:
@@ -105,7 +105,7 @@ class Scorer:
         self.threads = threads
         extra = resolve_proxies(proxies)
         used = proxies_used(self.tree)
-        self.proxies = tuple(n for n in PROXY_NAMES if n in used or n in extra)
+        self.proxies = tuple(n for n in proxy_names() if n in used or n in extra)
 
     def __repr__(self) -> str:
         return f"Scorer({self.text!r}, batch_size={self.batch_size}, seed={self.seed})"

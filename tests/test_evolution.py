@@ -2,8 +2,8 @@
 
 One module-scoped cache holds real probes of a 20-architecture search sample and a 12-architecture
 held-out sample of TSS on ImageNet16-120 at batch 8 (16x16 inputs keep each probe cheap; the
-images are a recorded CIFAR-10 stand-in with the shared data). Every search below, in-process
-or through the CLI, reads that cache, so probing is paid once.
+images are a recorded stand-in: the embedded default's CIFAR-10 images, no data folder needed).
+Every search below, in-process or through the CLI, reads that cache, so probing is paid once.
 """
 
 from __future__ import annotations
@@ -50,7 +50,6 @@ from gm_lab.evolution.checkpoint import checkpoint_path
 from gm_lab.evolution.data import draw_samples
 from gm_lab.expressions import Scalar, check_tree, parse, to_text
 from gm_lab.inputs import StandInImagesWarning
-from gm_lab.probe import list_proxies
 from gm_lab.sampling import random_sample
 
 torch.set_num_threads(1)  # 2 torch threads on 2 contended cores are many times slower
@@ -64,17 +63,16 @@ CLI_PROBE = ["--batch-size", "8", "--workers", "0"]
 
 # ---- shared data --------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def bench(data_root: Path) -> Benchmark:
-    return Benchmark.from_table(data_root / "nats_bench" / "tss.csv", "tss")
+def bench(tss_table: Path) -> Benchmark:
+    return Benchmark.from_table(tss_table, "tss")
 
 
 @pytest.fixture(scope="module")
-def cache_root(tmp_path_factory: pytest.TempPathFactory, data_root: Path, bench: Benchmark) -> Path:
+def cache_root(tmp_path_factory: pytest.TempPathFactory, bench: Benchmark) -> Path:
     """A GM_LAB_CACHE whose probe cache holds both samples (probed once, 2 worker processes)."""
     root = tmp_path_factory.mktemp("evolution-cache")
     with pytest.MonkeyPatch.context() as patch, warnings.catch_warnings():
         warnings.simplefilter("ignore", StandInImagesWarning)
-        patch.setenv("GM_LAB_DATA", str(data_root))
         patch.setenv("GM_LAB_CACHE", str(root))
         load_data(_config(root, workers=2), bench)
     return root
@@ -102,12 +100,11 @@ def config(cache_root: Path):
 
 
 @pytest.fixture(scope="module")
-def two_datasets(cache_root: Path, data_root: Path, bench: Benchmark) -> dict[str, Any]:
+def two_datasets(cache_root: Path, bench: Benchmark) -> dict[str, Any]:
     """Sample settings whose 6 + 4 architectures are probed on ImageNet16-120 and CIFAR-100."""
     small = {"n_search": 6, "n_heldout": 4, "seed": 5}
-    with pytest.MonkeyPatch.context() as patch, warnings.catch_warnings():
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", StandInImagesWarning)
-        patch.setenv("GM_LAB_DATA", str(data_root))
         load_data(_config(cache_root, datasets=(DATASET, "cifar100"), **small), bench)
     return small
 
@@ -498,7 +495,7 @@ def test_result_scores_every_split_and_round_trips_through_json(config, bench, t
         (DATASET, "heldout", 12),
     }
     assert best.fitness == pytest.approx(best.search_kendall)
-    assert {r.expr for r in result.classic} == set(list_proxies())
+    assert {r.expr for r in result.classic} == set(result.config.proxies)
     snip = next(r for r in result.classic if r.expr == "snip")
     assert snip.kind == "classic" and snip.fitness is None
     table = result.table()
@@ -558,7 +555,7 @@ def test_evolve_json_best_expression_scores_the_same_and_resumes_in_a_new_proces
     best = result["best"]
     assert {"expr", "search_kendall", "heldout_kendall"} <= set(best)
     assert result["generation"] == 2 and result["finished"]
-    assert len(result["classic"]) == len(list_proxies())
+    assert len(result["classic"]) == len(SearchConfig.from_dict(result["config"]).proxies)
     assert "gen   2/2" in out.stderr  # generation lines go to stderr with --json
 
     scored = gm_lab("score", best["expr"], *CLI_SAMPLE, *CLI_PROBE, "--json", cache=cache_root)

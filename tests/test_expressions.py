@@ -24,9 +24,7 @@ from gm_lab.expressions import (
     MAX_NODES,
     MAX_TEXT_LENGTH,
     OPS,
-    PROXY_NAMES,
     PSET,
-    STAT_NAMES,
     Constant,
     ExpressionError,
     canonical_key,
@@ -35,18 +33,18 @@ from gm_lab.expressions import (
     from_json,
     make_constant,
     parse,
+    proxy_names,
     score_expression,
     simplify,
+    stat_names,
     to_json,
     to_text,
 )
 from gm_lab.expressions import ops as xops
-from gm_lab.expressions.primitives import FUNCTION_NAMES
+from gm_lab.expressions.primitives import OPS_BY_NAME
 from gm_lab.expressions.printer import format_number
 from gm_lab.metrics import kendall
 from gm_lab.probe.cache import ProbeArrays
-from gm_lab.probe.proxies import list_proxies
-from gm_lab.probe.statistics import list_statistics
 
 PACKAGE = Path(__file__).resolve().parents[1] / "gm_lab" / "expressions"
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -71,10 +69,8 @@ def synthetic_arrays(
             values[pick] = rng.choice(special, int(pick.sum()))
         return values
 
-    layer_stats = {
-        name: np.where(mask, draw((n, max_layers)), np.nan) for name in list_statistics()
-    }
-    proxies = {name: draw((n,)) for name in list_proxies()}
+    layer_stats = {name: np.where(mask, draw((n, max_layers)), np.nan) for name in stat_names()}
+    proxies = {name: draw((n,)) for name in proxy_names()}
     return ProbeArrays(
         indices=np.arange(n, dtype=np.int64),
         archs=[f"arch{i}" for i in range(n)],
@@ -94,9 +90,9 @@ def tiny_arrays(pad: float) -> ProbeArrays:
     grad = [[1.0, 1.0, 1.0, 1.0], [2.0, 3.0, pad, pad], [4.0, 0.0, 2.0, pad]]
     n_layers = np.array([4, 2, 3])
     mask = np.arange(4)[None, :] < n_layers[:, None]
-    stats = {name: np.full((3, 4), pad) for name in list_statistics()}
+    stats = {name: np.full((3, 4), pad) for name in stat_names()}
     stats["snip_l"], stats["grad_norm_l"] = np.array(snip), np.array(grad)
-    proxies = {name: np.zeros(3) for name in list_proxies()}
+    proxies = {name: np.zeros(3) for name in proxy_names()}
     proxies["naswot"], proxies["zen"] = np.array([1.0, 2.0, 3.0]), np.array([0.5, -1.0, 2.0])
     return ProbeArrays(np.arange(3), ["a", "b", "c"], n_layers, mask, stats, proxies)
 
@@ -113,8 +109,7 @@ def arrays() -> ProbeArrays:
 
 # ---- the primitive set -------------------------------------------------------------------------
 def test_language_covers_every_statistic_and_proxy():
-    assert list(STAT_NAMES) == list_statistics() and all(s.endswith("_l") for s in STAT_NAMES)
-    assert list(PROXY_NAMES) == list_proxies()
+    assert all(s.endswith("_l") for s in stat_names())
     for name in ["snip", "grad_norm", "l2_norm", "plain", "naswot", "synflow", "zen", "meco"]:
         assert name in PSET.mapping
     names = {op.name for op in OPS}
@@ -610,7 +605,7 @@ def test_package_never_evals_or_execs():
 
 # ---- fuzzing ----------------------------------------------------------------------------------
 TOKENS = st.sampled_from(
-    [*STAT_NAMES[:6], *PROXY_NAMES[:5], *FUNCTION_NAMES, "+", "-", "*", "/", "(", ")", ",",
+    [*stat_names()[:6], *proxy_names()[:5], *OPS_BY_NAME, "+", "-", "*", "/", "(", ")", ",",
      "0.5", "2", "1e3", ".5", "1e999", "1.2.3", "snp_l", "$", "é", "\t", "\n", "_", "9x"]
 )  # fmt: skip
 

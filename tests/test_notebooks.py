@@ -27,7 +27,7 @@ import math
 import numpy as np
 
 from gm_lab import metrics
-from gm_lab.expressions import PROXY_NAMES, parse, to_text
+from gm_lab.expressions import parse, to_text
 
 assert (N, GENS, POP, BATCH) == (40, 4, 20, 8), (N, GENS, POP, BATCH)
 
@@ -73,7 +73,7 @@ assert best_editor.readonly and best_editor.text == to_text(best_tree)
 assert dashboard.best_tree.text == best_editor.text
 assert result.best.fitness == result.logbook[-1]["best"]
 assert -1 <= result.best.search_kendall <= 1 and math.isfinite(result.best.heldout_kendall)
-assert sorted(r.expr for r in result.classic) == sorted(PROXY_NAMES)
+assert sorted(r.expr for r in result.classic) == sorted(config.proxies)
 table = result.table()
 assert "#1 " in table and "synflow" in table and "held-out τ" in table
 """
@@ -85,10 +85,10 @@ import numpy as np
 
 from gm_lab import metrics
 from gm_lab.expressions import check_tree, parse, score_expression, to_text
-from gm_lab.probe import list_proxies
+from gm_lab.probe.probe import shared_proxies
 
 assert (N, GENS, POP, BATCH) == (40, 4, 20, 8), (N, GENS, POP, BATCH)
-classic = list_proxies()
+classic = shared_proxies()
 assert len(classic) == 15
 
 # 1. the space: 5 ** 6 cells, 6 edges each; the best CIFAR-10 network

@@ -20,32 +20,24 @@ from torch import nn
 
 from gm_lab.inputs import gaussian_minibatch
 from gm_lab.networks import build_network, count_params
+from gm_lab.plugins import STATISTICS
 from gm_lab.probe import (
     PROBE_VERSION,
-    PROXIES,
-    PROXY_NAMES,
-    STATISTICS,
     ProbeConfig,
     ProbeRecord,
     default_inputs,
-    list_proxies,
-    list_statistics,
     probe_architecture,
 )
-from gm_lab.probe.proxies import (
-    epe_nas_score,
-    grasp_exact,
-    jacov_score,
-    meco_score,
-    min_eigenvalues,
-    naswot_score,
-    relu_code_kernel,
-    synflow_score,
-    weighted_layers,
-    zico_from_gradients,
-    zico_score,
-)
+from gm_lab.probe.probe import shared_proxies
+from gm_lab.probe.products import grasp_exact, relu_code_kernel
 from gm_lab.probe.statistics import LayerBundle, compute_statistics, layer_facts
+from gm_lab.proxies._common import weighted_layers
+from gm_lab.proxies.epe_nas import epe_nas_score
+from gm_lab.proxies.jacov import jacov_score
+from gm_lab.proxies.meco import meco_score, min_eigenvalues
+from gm_lab.proxies.naswot import naswot_score
+from gm_lab.proxies.synflow import synflow_score
+from gm_lab.proxies.zico import zico_from_gradients, zico_score
 
 BATCH = 16
 # Every op of this cell reaches the output, so every weight gets a gradient.
@@ -89,7 +81,7 @@ def _n_conv_linear(net: nn.Module) -> int:
 
 
 def test_registry_has_at_least_30_named_statistics() -> None:
-    names = list_statistics()
+    names = list(STATISTICS.names())
     assert len(names) >= 30
     assert names == list(STATISTICS) and len(set(names)) == len(names)
     assert all(n.endswith("_l") for n in names)
@@ -103,7 +95,7 @@ def test_every_statistic_has_one_finite_value_per_layer(record: ProbeRecord) -> 
     assert record.n_layers == _n_conv_linear(net) == 53
     assert len(set(record.layer_names)) == record.n_layers
     assert record.layer_names[0] == "stem.0" and record.layer_names[-1] == "classifier"
-    assert sorted(record.layer_stats) == sorted(list_statistics())
+    assert sorted(record.layer_stats) == sorted(list(STATISTICS.names()))
     for name, values in record.layer_stats.items():
         assert values.dtype == np.float64 and values.shape == (record.n_layers,), name
         assert np.all(np.isfinite(values)), name
@@ -146,8 +138,8 @@ def test_a_missing_tensor_makes_its_statistics_nan_not_an_error() -> None:
 
 
 def test_record_has_every_proxy(record: ProbeRecord) -> None:
-    assert list(record.proxies) == list(PROXY_NAMES) == list_proxies() == list(PROXIES)
-    assert len(PROXY_NAMES) == 15
+    assert list(record.proxies) == list(shared_proxies())
+    assert len(shared_proxies()) == 15
     assert all(math.isfinite(v) for v in record.proxies.values()), record.proxies
 
 
@@ -476,10 +468,10 @@ def test_a_degenerate_network_gives_a_complete_record() -> None:
     record = probe_architecture(7, ALL_NONE, config)
     # stem, two ResNet blocks (3 convs each), classifier: the cells hold no weights
     assert record.n_layers == 8
-    assert sorted(record.layer_stats) == sorted(list_statistics())
+    assert sorted(record.layer_stats) == sorted(list(STATISTICS.names()))
     for name, values in record.layer_stats.items():
         assert values.shape == (8,) and np.all(np.isfinite(values)), name
-    assert list(record.proxies) == list(PROXY_NAMES)
+    assert list(record.proxies) == list(shared_proxies())
     assert record.proxies["naswot"] == -math.inf  # all ReLU codes identical
     assert record.proxies["snip"] == 0.0 and record.proxies["synflow"] == 0.0
     assert math.isnan(record.proxies["jacov"])  # the output does not depend on the input

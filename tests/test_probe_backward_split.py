@@ -11,7 +11,7 @@ from gm_lab.networks import build_network
 from gm_lab.probe import probe as probe_module
 from gm_lab.probe.backward_split import split_backward
 from gm_lab.probe.probe import _forward, _lean_second_order
-from gm_lab.probe.proxies import grasp_by_invariance, grasp_exact
+from gm_lab.probe.products import grasp_by_invariance, grasp_exact
 
 
 class _Reduction(nn.Module):

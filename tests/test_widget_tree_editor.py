@@ -12,7 +12,14 @@ from unittest import mock
 import pytest
 from deap import gp
 
-from gm_lab.expressions import PROXY_NAMES, STAT_NAMES, ExpressionError, parse, to_json, to_text
+from gm_lab.expressions import (
+    ExpressionError,
+    parse,
+    proxy_names,
+    stat_names,
+    to_json,
+    to_text,
+)
 from gm_lab.widgets.tree_editor import ExpressionEditor, build_palette
 
 START = "mean(snip_l) + 0.5 * naswot"
@@ -158,8 +165,8 @@ def test_palette_lists_what_the_language_accepts() -> None:
     assert ops["S"][("add", 2)]["symbol"] == "+"
     assert {("max", 1), ("max", 2)} <= set(ops["S"])
     assert all(o["returns"] == t for t in "LS" for o in palette[t]["ops"])
-    assert [x["name"] for x in palette["L"]["terminals"]] == list(STAT_NAMES)
-    assert [x["name"] for x in palette["S"]["terminals"]] == list(PROXY_NAMES)
+    assert [x["name"] for x in palette["L"]["terminals"]] == list(stat_names())
+    assert [x["name"] for x in palette["S"]["terminals"]] == list(proxy_names())
     assert {x["kind"] for x in palette["S"]["terminals"]} == {"proxy"}
     assert (palette["L"]["constant"], palette["S"]["constant"]) == (False, True)
     assert ExpressionEditor().palette == palette

@@ -7,10 +7,10 @@ import sys
 from collections.abc import Sequence
 
 from gm_lab import __version__
-from gm_lab.cli import data, evolve, lab, probe
+from gm_lab.cli import data, evolve, lab, probe, proxies, rerun
 from gm_lab.errors import GmLabError
 
-COMMAND_GROUPS = (data, probe, evolve, lab)
+COMMAND_GROUPS = (data, probe, proxies, evolve, rerun, lab)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,6 +41,7 @@ def expressions_may_start_with_minus(argv: Sequence[str]) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(expressions_may_start_with_minus(argv))
+    args.argv = ["gm-lab", *argv]  # the command as run, for the results' provenance
     try:
         return int(args.run(args) or 0)
     except GmLabError as exc:

@@ -71,6 +71,7 @@ _SETTINGS = {
     "input": "input_kind",
     "probe_seed": "probe_seed",
     "scheduler": "scheduler",
+    "standalone": "standalone",
 }
 
 
@@ -133,6 +134,14 @@ def register(commands: argparse._SubParsersAction) -> None:
         type=finite_non_negative,
         help=f"fitness = correlation - this x nodes ({d['size_penalty']})",
     )
+    evolve.add_argument(
+        "--standalone",
+        type=_names,
+        metavar="NAME,...",
+        help="standalone proxies to add as terminals, comma separated ('' for none; default: "
+        "the data-free ones; `gm-lab proxies` lists them); each runs its own passes per "
+        "architecture",
+    )
     evolve.add_argument("--max-height", type=_positive, help=f"tree height ({d['max_height']})")
     evolve.add_argument("--max-size", type=_positive, help=f"tree nodes ({d['max_size']})")
     evolve.add_argument(
@@ -170,6 +179,10 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="print one JSON object on stdout (generation lines go to stderr)",
     )
     evolve.set_defaults(run=run_evolve)
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
 def _datasets(text: str) -> tuple[str, ...]:
@@ -227,8 +240,9 @@ def ground_truth_line(space: str) -> str:
     from gm_lab.benchmark.benchmark import locate
     from gm_lab.benchmark.spaces import space_info
 
-    found = locate(space_info(space))
-    return f"ground truth: NATS-Bench {space.upper()} from the {found.origin} ({found.path})"
+    info = space_info(space)
+    found = locate(info)
+    return f"ground truth: {info.display_name} from the {found.origin} ({found.path})"
 
 
 def score_command(result: SearchResult) -> str:
@@ -285,8 +299,18 @@ def run_evolve(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         raise
+    result.provenance = provenance(search.config, getattr(args, "argv", None))
     report(result, args)
     return save_result(result, search.config.checkpoint_dir, args.save)
+
+
+def provenance(config: SearchConfig, argv: list[str] | None) -> dict[str, Any]:
+    """The result's provenance block (gm_lab.provenance.run_provenance)."""
+    from gm_lab.provenance import run_provenance
+
+    seeds = {"sample": config.seed, "gp": config.run_seed, "probe": config.probe_seed}
+    final_test = "included" if config.use_final_test else "excluded"
+    return run_provenance(argv, config.space, config.datasets, seeds, final_test=final_test)
 
 
 def save_result(result: SearchResult, checkpoint_dir: str | None, save: Path | None) -> int:

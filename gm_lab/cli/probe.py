@@ -25,8 +25,16 @@ from gm_lab.benchmark import DATASETS, SPACES, Benchmark, normalise_dataset
 from gm_lab.cli.checks import scheduler_address, writable_folder
 from gm_lab.errors import GmLabError
 from gm_lab.paths import origin_of
-from gm_lab.provenance import standin_label
-from gm_lab.sampling import MIN_SAMPLE, SAMPLE_KINDS, Sample, draw_sample
+from gm_lab.provenance import run_provenance, standin_label
+from gm_lab.sampling import (
+    FINAL_TEST_SIZE,
+    MIN_SAMPLE,
+    SAMPLE_KINDS,
+    Sample,
+    development_pool,
+    draw_sample,
+    final_test_sample,
+)
 
 if TYPE_CHECKING:  # gm_lab.probe imports torch: keep `gm-lab --help` and `data` fast
     from gm_lab.probe.cache import ProbeArrays, ProbeCache
@@ -70,6 +78,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     _sample_arguments(score, kind="random", n=200)
     _probe_arguments(score)
+    score.add_argument(
+        "--final-test",
+        action="store_true",
+        help=f"score the fixed final test set ({FINAL_TEST_SIZE:,} architectures that no sample "
+        "takes; --sample, --n, --bins and --seed do not apply) and every classic proxy on it: "
+        "the headline figures, to report once",
+    )
     score.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     score.set_defaults(run=run_score)
 
@@ -148,9 +163,12 @@ def _non_negative(text: str) -> int:
 
 # ---- shared steps --------------------------------------------------------------------------------
 def _draw(bench: Benchmark, args: argparse.Namespace) -> Sample:
-    """The sample, among architectures with ground truth for the dataset."""
+    """The sample, among architectures with ground truth for the dataset outside the final test
+    set; or, with --final-test, the final test set."""
     accuracy = bench.accuracy(args.dataset)
-    n = int(np.isfinite(accuracy).sum()) if args.n == "all" else args.n
+    if getattr(args, "final_test", False):
+        return final_test_sample(accuracy)
+    n = len(development_pool(accuracy)) if args.n == "all" else args.n
     sample = draw_sample(accuracy, args.sample, n, seed=args.seed, k=args.bins)
     if sample.note:
         print(f"gm-lab {args.command}: {args.sample} sample {sample.note}", file=sys.stderr)
@@ -170,7 +188,7 @@ def _config(args: argparse.Namespace) -> ProbeConfig:
 
 
 def _fill_cache(
-    bench: Benchmark, indices: np.ndarray, args: argparse.Namespace
+    bench: Benchmark, indices: np.ndarray, args: argparse.Namespace, proxies: list[str] = ()
 ) -> tuple[ProbeCache, dict[str, Any]]:
     """Probe what the cache lacks; return it and a summary of the run (counts, time, inputs)."""
     from gm_lab.probe.cache import ProbeCache
@@ -180,14 +198,23 @@ def _fill_cache(
     cache = ProbeCache(config)
     reused = len(indices) - len(cache.missing(indices))
     start = time.perf_counter()
-    probe_many(bench, indices, config, args.workers, args.scheduler, progress=True, cache=cache)
+    probe_many(
+        bench,
+        indices,
+        config,
+        args.workers,
+        args.scheduler,
+        progress=True,
+        cache=cache,
+        proxies=proxies,
+    )
     meta = cache.meta() or {}
     return cache, {
         "probed": len(indices) - reused,
         "reused": reused,
         "seconds": round(time.perf_counter() - start, 2),
         "cache": str(cache.folder),
-        "provenance": meta.get("provenance"),
+        "inputs": meta.get("provenance"),  # the minibatch's provenance (stand-in images?)
     }
 
 
@@ -214,17 +241,29 @@ def run_probe(args: argparse.Namespace) -> int:
     print(
         f"probed {run['probed']}, reused {run['reused']} of {len(sample)} architectures "
         f"({args.space}/{args.dataset}, {args.sample} sample, batch {args.batch_size}) "
-        f"in {run['seconds']:.1f} s; cache: {run['cache']}{_inputs_phrase(run['provenance'])}"
+        f"in {run['seconds']:.1f} s; cache: {run['cache']}{_inputs_phrase(run['inputs'])}"
     )
     return 0
 
 
 # ---- gm-lab score --------------------------------------------------------------------------------
 def known_proxies() -> list[str]:
-    """Names of the classic proxies the probe computes (what `score` accepts)."""
-    from gm_lab.probe.proxies import PROXY_NAMES
+    """Names of every registered proxy (what `score` accepts besides expressions)."""
+    from gm_lab.plugins import PROXIES
 
-    return sorted(PROXY_NAMES)
+    return sorted(PROXIES)
+
+
+def standalone_used(proxy: str) -> list[str]:
+    """The standalone proxies a proxy name or expression reads (computed apart, on demand)."""
+    from gm_lab.expressions import ExpressionError, parse
+    from gm_lab.plugins import PROXIES
+
+    try:
+        names = {node.name for node in parse(proxy) if node.arity == 0}
+    except ExpressionError:
+        return []
+    return [n for n in PROXIES if n in names and PROXIES[n].standalone]
 
 
 def resolve_scorer(name: str) -> Scorer:
@@ -268,8 +307,9 @@ def run_score(args: argparse.Namespace) -> int:
     _check_cache()
     bench = Benchmark.load(args.space, progress=not args.json)
     sample = _draw(bench, args)
-    cache, run = _fill_cache(bench, sample.indices, args)
-    arrays = cache.load_arrays(sample.indices)
+    standalone = standalone_used(args.proxy)
+    cache, run = _fill_cache(bench, sample.indices, args, standalone)
+    arrays = cache.load_arrays(sample.indices, standalone)
     scores = np.asarray(scorer(arrays), dtype=float)
     truth = bench.accuracy(args.dataset)[sample.indices]
     result = {
@@ -287,15 +327,30 @@ def run_score(args: argparse.Namespace) -> int:
         **run,
     }
     result["degenerate"] = degenerate_reason(args.proxy, arrays, scores)
-    label = standin_label(run["provenance"])
+    label = standin_label(run["inputs"])
     result["standin_images"] = {args.dataset: label} if label else {}
+    if args.final_test:
+        result["classic"] = {
+            name: {"kendall": kendall(values, truth), "spearman": spearman(values, truth)}
+            for name, values in sorted(arrays.proxies.items())
+        }
+    result["provenance"] = run_provenance(
+        getattr(args, "argv", None),
+        args.space,
+        [args.dataset],
+        {"sample": None if args.final_test else args.seed, "probe": args.probe_seed},
+        bench,
+        final_test="scored" if args.final_test else "excluded",
+    )
     if args.json:
         print(json.dumps(_json_safe(result)))
         return 0
-    print(
-        f"{args.proxy} on {args.space}/{args.dataset}, {args.sample} sample of {len(sample)} "
-        f"(seed {args.seed}), batch {args.batch_size}"
+    what = (
+        f"the final test set of {len(sample)} (fixed; never in a sample)"
+        if args.final_test
+        else f"{args.sample} sample of {len(sample)} (seed {args.seed})"
     )
+    print(f"{args.proxy} on {args.space}/{args.dataset}, {what}, batch {args.batch_size}")
     print(f"  ground truth  {origin_of(Path(bench.source))} ({bench.source})")
     print(f"  Kendall tau   {result['kendall']:+.4f}")
     print(f"  Spearman rho  {result['spearman']:+.4f}")
@@ -303,12 +358,23 @@ def run_score(args: argparse.Namespace) -> int:
         print(f"  note          {result['degenerate']}")
     if label:
         print(f"  {label} (no {args.dataset} images of its own; `gm-lab data info`)")
+    if args.final_test:
+        _print_classic(result["classic"])
     print(
         f"  probed {run['probed']}, reused {run['reused']}; cache: {run['cache']}"
-        f"{_inputs_phrase(run['provenance'])}",
+        f"{_inputs_phrase(run['inputs'])}",
         file=sys.stderr,
     )
     return 0
+
+
+def _print_classic(classic: dict[str, dict[str, float]]) -> None:
+    """Every classic proxy on the final test set, best Kendall tau first."""
+    print("  classic proxies on the same architectures:")
+    order = sorted(classic, key=lambda n: -np.nan_to_num(classic[n]["kendall"], nan=-np.inf))
+    for name in order:
+        tau, rho = classic[name]["kendall"], classic[name]["spearman"]
+        print(f"    {name:<14} tau {tau:+.4f}  rho {rho:+.4f}")
 
 
 def _json_safe(value: Any) -> Any:

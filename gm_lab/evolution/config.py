@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from gm_lab.benchmark import SPACES, normalise_dataset
 from gm_lab.errors import GmLabError
+from gm_lab.plugins import PROXIES
 from gm_lab.probe.record import ProbeConfig
 from gm_lab.sampling import MIN_SAMPLE, SAMPLE_KINDS, SampleKind
 
@@ -42,8 +43,13 @@ class SearchConfig:
     heldout_sample: SampleKind | None = None  # None: the same kind as `sample`
     bins: int = 10  # accuracy bins of a stratified (or mixed) sample
     exclude: tuple[int, ...] = ()  # architectures no sample takes, e.g. a test set kept apart
+    use_final_test: bool = False  # True: samples may take the final test set (gm_lab.sampling)
     seed: int = 0  # seeds the samples (and the GP run, unless gp_seed is set)
     gp_seed: int | None = None  # another GP run on the same samples (and probes)
+
+    # terminals: every statistic and shared-pass proxy, plus these standalone proxies (None: the
+    # data-free ones, which cost nothing; each other one runs its own passes per architecture)
+    standalone: tuple[str, ...] | None = None
 
     # fitness
     metric: Metric = "kendall"
@@ -83,6 +89,7 @@ class SearchConfig:
         object.__setattr__(self, "init_depth", tuple(int(d) for d in self.init_depth))
         object.__setattr__(self, "exclude", tuple(sorted({int(i) for i in self.exclude})))
         object.__setattr__(self, "size_penalty", float(self.size_penalty))
+        object.__setattr__(self, "standalone", _standalone(self.standalone))
         for name in ("cache_dir", "checkpoint_dir"):  # paths as text: the config is JSON-ready
             value = getattr(self, name)
             if value is not None:
@@ -137,6 +144,12 @@ class SearchConfig:
 
     # ---- derived settings ---------------------------------------------------------------------
     @property
+    def proxies(self) -> tuple[str, ...]:
+        """Every proxy the search uses as a terminal: the shared-pass ones and `standalone`."""
+        shared = tuple(s.name for s in PROXIES.specs() if not s.standalone)
+        return shared + tuple(self.standalone or ())
+
+    @property
     def run_seed(self) -> int:
         """The seed of the GP run's own random generators."""
         return self.seed if self.gp_seed is None else self.gp_seed
@@ -161,6 +174,7 @@ class SearchConfig:
         out["datasets"] = list(self.datasets)
         out["init_depth"] = list(self.init_depth)
         out["exclude"] = list(self.exclude)
+        out["standalone"] = list(self.standalone or ())
         return out
 
     @classmethod
@@ -171,9 +185,11 @@ class SearchConfig:
         if unknown:
             raise SearchConfigError(f"unknown search settings {sorted(unknown)}")
         values = dict(data)
+        # stored before the final test set was kept apart: its samples were drawn from all
+        values.setdefault("use_final_test", True)
         if "datasets" in values:
             values["datasets"] = tuple(values["datasets"])
-        for name in ("init_depth", "exclude"):
+        for name in ("init_depth", "exclude", "standalone"):
             if name in values:
                 values[name] = tuple(values[name])
         return cls(**values)
@@ -181,3 +197,19 @@ class SearchConfig:
     def with_changes(self, **changes: Any) -> SearchConfig:
         """A copy with some settings changed (checked again)."""
         return replace(self, **changes)
+
+
+def _standalone(names: tuple[str, ...] | str | None) -> tuple[str, ...]:
+    """The standalone proxies of a search, checked (None: the data-free ones)."""
+    if names is None:
+        return tuple(s.name for s in PROXIES.specs() if s.standalone and s.needs.rank == 0)
+    names = (names,) if isinstance(names, str) else tuple(dict.fromkeys(names))
+    for name in names:
+        spec = PROXIES.get(name)
+        if spec is None or not spec.standalone:
+            known = [s.name for s in PROXIES.specs() if s.standalone]
+            raise SearchConfigError(
+                f"search setting standalone: {name!r} is not a standalone proxy "
+                f"(standalone proxies: {', '.join(known) or 'none registered'})"
+            )
+    return names

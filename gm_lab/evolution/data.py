@@ -24,7 +24,6 @@ from gm_lab.benchmark import DATASETS, Benchmark
 from gm_lab.evolution.config import SearchConfig
 from gm_lab.evolution.fitness import Role, Split
 from gm_lab.probe.cache import ProbeCache
-from gm_lab.probe.runner import probe_many
 from gm_lab.sampling import Sample, draw_sample
 
 
@@ -68,11 +67,19 @@ def sampling_accuracy(bench: Benchmark, datasets: tuple[str, ...]) -> np.ndarray
 
 def draw_samples(bench: Benchmark, config: SearchConfig) -> tuple[Sample, Sample | None]:
     """The search sample (exactly `gm-lab score`'s sample for the same settings) and the
-    disjoint held-out sample (None when `n_heldout` is 0), neither taking `config.exclude`."""
+    disjoint held-out sample (None when `n_heldout` is 0), neither taking `config.exclude` nor,
+    unless `config.use_final_test`, the final test set."""
     accuracy = sampling_accuracy(bench, config.datasets)
     kept_apart = np.asarray(config.exclude, dtype=int)
+    final = config.use_final_test
     search = draw_sample(
-        accuracy, config.sample, config.n_search, config.seed, k=config.bins, exclude=kept_apart
+        accuracy,
+        config.sample,
+        config.n_search,
+        config.seed,
+        k=config.bins,
+        exclude=kept_apart,
+        use_final_test=final,
     )
     if config.n_heldout == 0:
         return search, None
@@ -83,6 +90,7 @@ def draw_samples(bench: Benchmark, config: SearchConfig) -> tuple[Sample, Sample
         config.seed + 1,
         k=config.bins,
         exclude=np.concatenate([kept_apart, search.indices]),
+        use_final_test=final,
     )
     return search, heldout
 
@@ -101,6 +109,8 @@ def load_data(
     root = Path(config.cache_dir) if config.cache_dir else None
     splits: list[Split] = []
     probe: dict[str, dict[str, Any]] = {}
+    from gm_lab.probe.runner import probe_many  # torch: only when the search has to probe
+
     for dataset in config.datasets:
         cache = ProbeCache(config.probe_config(dataset), root)
         missing = len(cache.missing(wanted))
@@ -113,6 +123,7 @@ def load_data(
             scheduler=config.scheduler,
             progress=progress,
             cache=cache,
+            proxies=config.standalone,
         )
         probe[dataset] = {
             "probed": missing,
@@ -123,7 +134,7 @@ def load_data(
         }
         truth = bench.accuracy(dataset)
         for role, sample in samples:
-            arrays = cache.load_arrays(sample.indices)
+            arrays = cache.load_arrays(sample.indices, config.standalone)
             provenance = probe[dataset]["provenance"]
             splits.append(Split(dataset, role, arrays, truth[sample.indices], True, provenance))
     for dataset in DATASETS:
@@ -147,9 +158,13 @@ def _reported_splits(
     truth = bench.accuracy(dataset)
     found = []
     for role, sample in samples:
-        if len(cache.missing(sample.indices)) or not np.isfinite(truth[sample.indices]).all():
+        if (
+            len(cache.missing(sample.indices))
+            or cache.missing_standalone(config.standalone, sample.indices)
+            or not np.isfinite(truth[sample.indices]).all()
+        ):
             continue
-        arrays = cache.load_arrays(sample.indices)
+        arrays = cache.load_arrays(sample.indices, config.standalone)
         provenance = (cache.meta() or {}).get("provenance")
         found.append(Split(dataset, role, arrays, truth[sample.indices], False, provenance))
     return found

@@ -1,6 +1,7 @@
 """The DEAP toolbox of a search: individuals, initialisation, selection, crossover and mutation.
 
-- Initialisation: ramped half-and-half (`gp.genHalfAndHalf`) over the typed `PSET`, so
+- Initialisation: ramped half-and-half (`gp.genHalfAndHalf`) over the typed `PSET` (with the
+  search's proxies as terminals: `restricted_pset`), so
   generation 0 mixes full and grown trees of every depth in `init_depth` (trees over
   `max_size` are redrawn).
 - Selection: double tournament (fitness tournament, then a parsimony tournament that prefers
@@ -37,7 +38,7 @@ from deap import base, gp, tools
 
 from gm_lab.evolution.config import SearchConfig, SearchConfigError
 from gm_lab.evolution.rng import THREAD_RANDOM
-from gm_lab.expressions import PSET
+from gm_lab.expressions import restricted_pset
 
 MUTATIONS: tuple[str, ...] = ("subtree", "node", "shrink", "insert", "constant")
 LEAF_PROBABILITY = 0.1  # crossover points on leaves (Koza: 90% on internal nodes)
@@ -81,8 +82,9 @@ def build_toolbox(config: SearchConfig) -> base.Toolbox:
     """The toolbox for `config`: `population(n)`, `select`, `mate`, `mutate` (one of MUTATIONS
     at random, in place; returns a 1-tuple like DEAP's) and `clone`."""
     toolbox = base.Toolbox()
+    pset = restricted_pset(config.proxies)  # the terminals the search's data holds
     low, high = config.init_depth
-    toolbox.register("expr", gp.genHalfAndHalf, pset=PSET, min_=low, max_=high)
+    toolbox.register("expr", gp.genHalfAndHalf, pset=pset, min_=low, max_=high)
     toolbox.register("individual", _new_individual, toolbox.expr, config.max_size)
     toolbox.register("population", _new_population, toolbox.individual)
     toolbox.register("clone", _clone)
@@ -104,10 +106,10 @@ def build_toolbox(config: SearchConfig) -> base.Toolbox:
     mate = partial(cx_one_point_leaf_biased, termpb=LEAF_PROBABILITY)
     sub_expr = partial(gp.genFull, min_=SUBTREE_DEPTH[0], max_=SUBTREE_DEPTH[1])
     mutations: dict[str, Callable[[Individual], tuple[Individual]]] = {
-        "subtree": partial(gp.mutUniform, expr=sub_expr, pset=PSET),
-        "node": partial(gp.mutNodeReplacement, pset=PSET),
+        "subtree": partial(gp.mutUniform, expr=sub_expr, pset=pset),
+        "node": partial(gp.mutNodeReplacement, pset=pset),
         "shrink": gp.mutShrink,
-        "insert": partial(gp.mutInsert, pset=PSET),
+        "insert": partial(gp.mutInsert, pset=pset),
         "constant": partial(gp.mutEphemeral, mode="one"),
     }
     for limit in limits:

@@ -11,7 +11,6 @@ this package never does.
 from __future__ import annotations
 
 import weakref
-from typing import Any
 
 import numpy as np
 from deap import gp
@@ -19,12 +18,8 @@ from deap import gp
 from gm_lab import metrics
 from gm_lab.expressions import ops
 from gm_lab.expressions.errors import ExpressionError
-from gm_lab.expressions.primitives import VARIANTS, Layer, Scalar, is_constant
+from gm_lab.expressions.primitives import DISPATCH, Layer, Scalar, is_constant
 from gm_lab.probe.cache import ProbeArrays
-
-_DISPATCH: dict[str, tuple[Any, bool]] = {
-    name: (variant.op.fn, variant.op.masked) for name, variant in VARIANTS.items()
-}
 
 
 class EvalContext:
@@ -117,7 +112,7 @@ def evaluate(tree: gp.PrimitiveTree, arrays: ProbeArrays | EvalContext) -> np.nd
                 if arity == 0:
                     stack.append(context.terminal(node))
                     continue
-                fn, masked = _DISPATCH[node.name]
+                fn, masked = DISPATCH[node.name]
                 if arity == 1:
                     x = stack.pop()
                     stack.append(fn(x, context.layers) if masked else fn(x))
@@ -159,7 +154,7 @@ def nonfinite_origin(tree: gp.PrimitiveTree, arrays: ProbeArrays | EvalContext) 
                     return f"the {kind} {node.name!r} is NaN or infinite for {int(bad.sum())}"
                 stack.append((value, bad))
                 continue
-            fn, masked = _DISPATCH[node.name]
+            fn, masked = DISPATCH[node.name]
             args = [stack.pop() for _ in range(node.arity)]
             inputs_bad = np.logical_or.reduce([bad for _, bad in args])
             if node.arity == 1:

@@ -19,15 +19,15 @@ from deap import gp
 from gm_lab.expressions.errors import ExpressionError
 from gm_lab.expressions.primitives import (
     OPS_BY_NAME,
-    PROXY_NAMES,
     PSET,
-    STAT_NAMES,
     VARIANTS,
     Op,
     Variant,
     find_op,
     make_constant,
     node_kind,
+    proxy_names,
+    stat_names,
     type_code,
     variant_name,
 )
@@ -39,9 +39,7 @@ MAX_NODES = 1_000  # nodes in a tree
 MAX_DEPTH = 50  # edges from the root to the deepest leaf (DEAP's height)
 
 Kind = Literal["op", "stat", "proxy", "const"]
-_STATS = frozenset(STAT_NAMES)
 _FUNCTIONS = OPS_BY_NAME
-_PROXIES = frozenset(PROXY_NAMES)
 
 
 @dataclass(frozen=True)
@@ -88,9 +86,9 @@ def const(value: float) -> Node:
 
 def terminal(name: str) -> Node:
     """The statistic or proxy `name`; TypingProblem (with suggestions) if there is none."""
-    if name in _STATS:
+    if name in stat_names():
         return Node("stat", name, "L")
-    if name in _PROXIES:
+    if name in proxy_names():
         return Node("proxy", name, "S")
     raise TypingProblem(unknown_name_reason(name))
 
@@ -148,7 +146,7 @@ def suggest(name: str, candidates: Iterable[str]) -> str:
     if len(name) > 64:
         return ""
     close = difflib.get_close_matches(name, list(candidates), n=3, cutoff=0.6)
-    if name + "_l" in _STATS and name + "_l" not in close:
+    if name + "_l" in stat_names() and name + "_l" not in close:
         close.insert(0, name + "_l")
     return f"; did you mean {', '.join(close)}?" if close else ""
 
@@ -159,14 +157,14 @@ def unknown_name_reason(name: str) -> str:
     shown = name if len(name) <= 40 else name[:40] + "..."
     return (
         f"unknown name {shown!r}: not a per-layer statistic or a proxy"
-        f"{suggest(name, STAT_NAMES + PROXY_NAMES)}"
+        f"{suggest(name, stat_names() + proxy_names())}"
     )
 
 
 def unknown_function_reason(name: str) -> str:
-    if name in _STATS:
+    if name in stat_names():
         return f"{name} is a per-layer statistic, not a function"
-    if name in _PROXIES:
+    if name in proxy_names():
         return f"{name} is a proxy (one value per network), not a function"
     shown = name if len(name) <= 40 else name[:40] + "..."
     return f"unknown function {shown!r}{suggest(name, _FUNCTIONS)}"

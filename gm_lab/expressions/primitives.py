@@ -1,9 +1,12 @@
 """The typed primitive set: what an expression may be built from, as a DEAP PrimitiveSetTyped.
 
 Two types: `Layer` (L, one value per conv/linear layer of a network) and `Scalar` (S, one value
-per network). Terminals are the registered per-layer statistics (L), the classic proxies (S) and
-ephemeral constants (S). Operators are element-wise (L and S alike, mixed L/S broadcasting to L)
-or reduce a per-layer vector to a scalar.
+per network). Terminals are the registered per-layer statistics (L), the registered proxies (S)
+and ephemeral constants (S); they come from the plug-in registries' metadata (gm_lab.plugins),
+so this module loads without torch, and a statistic or proxy registered later (a notebook, an
+entry point) is added to `PSET` when it is registered. Operators are element-wise (L and S
+alike, mixed L/S broadcasting to L) or reduce a per-layer vector to a scalar; `register_operator`
+adds one (built-ins are the `OPS` below).
 
 DEAP needs one primitive name per type signature, so every operator is registered once per
 signature as ``<name>__<argument types>`` (``log__L``, ``add__LS``, ``max__L`` is the reduction,
@@ -14,8 +17,9 @@ name and pick the variant from the argument types. Trees are plain `gp.Primitive
 
 from __future__ import annotations
 
+import copy
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Literal
@@ -24,8 +28,7 @@ import numpy as np
 from deap import gp
 
 from gm_lab.expressions import ops
-from gm_lab.probe.proxies import list_proxies
-from gm_lab.probe.statistics import list_statistics
+from gm_lab.plugins import PROXIES, STATISTICS, PluginError, ProxySpec, StatisticSpec
 
 TypeCode = Literal["L", "S"]
 OpKind = Literal["unary", "binary", "reduce"]
@@ -46,8 +49,15 @@ class Scalar:
 TYPES: dict[str, type] = {"L": Layer, "S": Scalar}
 TYPE_WORDS: dict[str, str] = {"L": "per-layer (L)", "S": "scalar (S)"}
 
-STAT_NAMES: tuple[str, ...] = tuple(list_statistics())
-PROXY_NAMES: tuple[str, ...] = tuple(list_proxies())
+
+def stat_names() -> tuple[str, ...]:
+    """Names of the per-layer statistics (L terminals), in registration order."""
+    return STATISTICS.names()
+
+
+def proxy_names() -> tuple[str, ...]:
+    """Names of the proxies (S terminals), in registration order."""
+    return PROXIES.names()
 
 
 # ---- operators --------------------------------------------------------------------------------
@@ -85,7 +95,7 @@ class Op:
         return "L" if "L" in args else "S"
 
 
-OPS: tuple[Op, ...] = (
+OPS: list[Op] = [
     Op("log", "unary", ops.log_abs, "log|x|; 0 at x = 0"),
     Op("abs", "unary", ops.absolute, "|x|"),
     Op("sqrt", "unary", ops.sqrt_abs, "sqrt|x|"),
@@ -110,12 +120,11 @@ OPS: tuple[Op, ...] = (
     Op("std", "reduce", ops.reduce_std, "population standard deviation over the layers"),
     Op("l2", "reduce", ops.reduce_l2, "sqrt of the sum of squares over the layers"),
     Op("median", "reduce", ops.reduce_median, "median over the layers"),
-)
+]
 OPS_BY_NAME: dict[str, list[Op]] = {}
 for _op in OPS:
     OPS_BY_NAME.setdefault(_op.name, []).append(_op)
 SYMBOLS: dict[str, Op] = {op.symbol: op for op in OPS if op.symbol}
-FUNCTION_NAMES: tuple[str, ...] = tuple(OPS_BY_NAME)
 
 
 def find_op(name: str, arity: int) -> Op | None:
@@ -165,29 +174,91 @@ def draw_constant() -> float:
 
 
 # ---- the DEAP primitive set -------------------------------------------------------------------
-def _build_pset() -> tuple[gp.PrimitiveSetTyped, dict[str, Variant]]:
-    taken = set(FUNCTION_NAMES) | {"const"}
-    clash = taken & (set(STAT_NAMES) | set(PROXY_NAMES))
-    if clash or set(STAT_NAMES) & set(PROXY_NAMES):
-        raise RuntimeError(f"names used twice in the expression language: {sorted(clash)}")
-    pset = gp.PrimitiveSetTyped("gm_lab_proxy", [], Scalar)
-    for name in STAT_NAMES:
-        pset.addTerminal(name, Layer, name=name)
-    for name in PROXY_NAMES:
-        pset.addTerminal(name, Scalar, name=name)
-    variants: dict[str, Variant] = {}
-    for op in OPS:
-        for args in op.signatures():
-            variant = Variant(op, args, op.result_type(args))
-            pset.addPrimitive(
-                op.fn, [TYPES[a] for a in args], TYPES[variant.ret], name=variant.name
-            )
-            variants[variant.name] = variant
-    pset.addEphemeralConstant("const", draw_constant, Scalar)
-    return pset, variants
+PSET = gp.PrimitiveSetTyped("gm_lab_proxy", [], Scalar)
+VARIANTS: dict[str, Variant] = {}
+#: variant name -> (function, takes the layer mask): what evaluation calls, kept up to date
+DISPATCH: dict[str, tuple[Callable[..., np.ndarray], bool]] = {}
 
 
-PSET, VARIANTS = _build_pset()
+def _check_free(name: str, what: str) -> None:
+    """A name means one thing in the expression language."""
+    if name == "const" or name in OPS_BY_NAME or name in PSET.mapping:
+        raise PluginError(f"{what} {name!r}: the name is already used in the expression language")
+
+
+def _add_terminal(name: str, deap_type: type, what: str) -> None:
+    _check_free(name, what)
+    PSET.addTerminal(name, deap_type, name=name)
+
+
+def _add_variants(op: Op) -> None:
+    for args in op.signatures():
+        variant = Variant(op, args, op.result_type(args))
+        PSET.addPrimitive(op.fn, [TYPES[a] for a in args], TYPES[variant.ret], name=variant.name)
+        VARIANTS[variant.name] = variant
+        DISPATCH[variant.name] = (op.fn, op.masked)
+
+
+def register_operator(op: Op) -> Op:
+    """Add a GP operator: it can then be parsed, evolved, simplified and shown like a built-in.
+
+    `op.fn` works on numpy arrays (rows: architectures; an L argument has one column per layer)
+    and must be total (finite in, finite out where possible; never raise).
+    """
+    if not op.name.isidentifier():
+        raise PluginError(f"operator name {op.name!r} must be an identifier")
+    if any(o.arity == op.arity for o in OPS_BY_NAME.get(op.name, ())):
+        raise PluginError(f"an operator {op.name!r} taking {op.arity} argument(s) exists")
+    if op.name in PSET.mapping or op.name == "const":
+        raise PluginError(f"operator {op.name!r}: the name is a terminal")
+    if op.symbol and op.symbol in SYMBOLS:
+        raise PluginError(f"operator symbol {op.symbol!r} is taken")
+    OPS.append(op)
+    OPS_BY_NAME.setdefault(op.name, []).append(op)
+    if op.symbol:
+        SYMBOLS[op.symbol] = op
+    _add_variants(op)
+    return op
+
+
+for _op in OPS:
+    _add_variants(_op)
+PSET.addEphemeralConstant("const", draw_constant, Scalar)
+for _name in STATISTICS.names():
+    _add_terminal(_name, Layer, "statistic")
+for _name in PROXIES.names():
+    _add_terminal(_name, Scalar, "proxy")
+
+
+def _on_statistic(spec: StatisticSpec) -> None:
+    if spec.name not in PSET.mapping:  # replace=True keeps its terminal
+        _add_terminal(spec.name, Layer, "statistic")
+
+
+def _on_proxy(spec: ProxySpec) -> None:
+    if spec.name not in PSET.mapping:
+        _add_terminal(spec.name, Scalar, "proxy")
+
+
+STATISTICS.subscribe(_on_statistic)
+PROXIES.subscribe(_on_proxy)
+
+
+def restricted_pset(proxies: Iterable[str] | None = None) -> gp.PrimitiveSetTyped:
+    """`PSET` with only the proxies `proxies` as S terminals (None: all), for a search whose
+    data holds only those. Shares PSET's primitive and terminal objects, so trees built from
+    it are trees over PSET."""
+    if proxies is None:
+        return PSET
+    allowed = set(proxies) | set(stat_names())
+    pset = copy.copy(PSET)
+    pset.terminals = {
+        kind: [t for t in terms if isinstance(t, type) or t.name in allowed]  # type: constants
+        for kind, terms in PSET.terminals.items()
+    }
+    return pset
+
+
 #: The ephemeral-constant terminal class (a DEAP MetaEphemeral); instances hold `.value`.
 Constant: Any = PSET.mapping["const"]
 

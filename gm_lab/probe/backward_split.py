@@ -12,6 +12,10 @@ downstream part repeats that part's work. `split_backward` cuts the shared backw
 
 Each node runs once, with the kernels a single `torch.autograd.grad` call would use, so the
 gradients are bit for bit those of one call (tested).
+
+Sequence numbers are private to torch (gm_lab.probe.torch_internals). Where they are not
+available, `split_backward` makes one create_graph call for every tensor instead: the same
+gradients (to float rounding), a graph over the whole backward, upstream ones detached.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 from torch.autograd.graph import GradientEdge, Node, get_gradient_edge
+
+from gm_lab.probe.torch_internals import sequence_nr, sequence_nr_available
 
 
 def split_backward(
@@ -32,10 +38,13 @@ def split_backward(
     `downstream` tensors must be produced after the cut (every autograd node using them has a
     sequence number > `cut`), `upstream` ones before it; a tensor nothing reaches gets zeros.
     A ValueError says when an upstream tensor is also used after the cut (a weight shared by
-    layers on both sides), whose gradient the two calls would split.
+    layers on both sides), whose gradient the two calls would split (checked on the fast path
+    only: the public one makes a single call, see the module docstring).
     """
     if loss.grad_fn is None:
         raise ValueError("the loss has no autograd graph")
+    if not sequence_nr_available():
+        return _one_call(loss, downstream, upstream)
     inside, edges = _frontier(loss.grad_fn, cut)
     shared = [i for i, t in enumerate(upstream) if get_gradient_edge(t).node in inside]
     if shared:
@@ -64,6 +73,20 @@ def split_backward(
     return down, list(up)
 
 
+def _one_call(
+    loss: Tensor, downstream: Sequence[Tensor], upstream: Sequence[Tensor]
+) -> tuple[list[Tensor], list[Tensor]]:
+    """The public path: one create_graph call for all, no check of weights shared across."""
+    if not downstream and not upstream:
+        return [], []
+    grads = torch.autograd.grad(
+        loss, [*downstream, *upstream], create_graph=True, retain_graph=True, allow_unused=True
+    )
+    n = len(downstream)
+    down = [_zeros_if_none(g, t) for g, t in zip(grads[:n], downstream, strict=True)]
+    return down, [_zeros_if_none(g, t).detach() for g, t in zip(grads[n:], upstream, strict=True)]
+
+
 def _zeros_if_none(grad: Tensor | None, like: Tensor) -> Tensor:
     return torch.zeros_like(like) if grad is None else grad
 
@@ -86,7 +109,7 @@ def _frontier(root: Node, cut: int) -> tuple[set[Node], list[GradientEdge]]:
                 if child is not None and child not in inside:
                     edges[(child, nr)] = None
         targets = {child for child, _ in edges}
-        floor = min((n._sequence_nr() for n in targets), default=0)
+        floor = min((sequence_nr(n) for n in targets), default=0)
         joining = [n for n in targets if _reaches(n, targets - {n}, floor)]
         if not joining:
             return inside, [GradientEdge(child, nr) for child, nr in edges]
@@ -100,7 +123,7 @@ def _walk(start: list[Node], inside: set[Node], cut: int) -> list[Node]:
     while stack:
         node = stack.pop()
         for child, _ in node.next_functions:
-            if child is not None and child not in inside and child._sequence_nr() > cut:
+            if child is not None and child not in inside and sequence_nr(child) > cut:
                 inside.add(child)
                 stack.append(child)
     return list(inside)
@@ -111,7 +134,7 @@ def _reaches(start: Node, targets: set[Node], floor: int) -> bool:
     stack, seen = [start], {start}
     while stack:
         for child, _ in stack.pop().next_functions:
-            if child is None or child in seen or child._sequence_nr() < floor:
+            if child is None or child in seen or sequence_nr(child) < floor:
                 continue
             if child in targets:
                 return True

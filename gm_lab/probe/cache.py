@@ -26,6 +26,7 @@ Why this format:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -44,6 +45,8 @@ import numpy as np
 from gm_lab import __version__
 from gm_lab.errors import GmLabError
 from gm_lab.paths import cache_root
+from gm_lab.plugins import PROXIES
+from gm_lab.probe.columns import ProxyColumns
 from gm_lab.probe.record import ProbeConfig, ProbeRecord
 
 CACHE_FORMAT = 1
@@ -401,6 +404,7 @@ class ProbeCache:
         self.config = config
         self.folder = cache_folder(config, root)
         self.records_dir = self.folder / "records"
+        self.columns = ProxyColumns(self.folder)
         self._table: _Table | None = None
         self._seen: dict[int, Stamp] | None = None
 
@@ -454,10 +458,24 @@ class ProbeCache:
         return self.records_dir / f"{int(index)}.rec"
 
     def put(self, record: ProbeRecord) -> None:
-        """Store one architecture's record atomically (call `bind_inputs` first)."""
+        """Store one architecture's record atomically (call `bind_inputs` first); its
+        standalone proxies go to their own columns (a record without statistics, from
+        `score_standalone`, holds nothing else)."""
         if not self.meta_path.is_file():
             raise CacheError(f"{self.folder} has no meta.json: call bind_inputs() before put()")
-        atomic_write(self.record_path(record.index), encode_record(record))
+        standalone = {n for n in record.proxies if n in PROXIES and PROXIES[n].standalone}
+        for name in sorted(standalone):
+            self.columns.append(name, PROXIES[name].version, {record.index: record.proxies[name]})
+        if record.layer_names:
+            shared = {n: v for n, v in record.proxies.items() if n not in standalone}
+            kept = dataclasses.replace(record, proxies=shared)
+            atomic_write(self.record_path(record.index), encode_record(kept))
+
+    def missing_standalone(self, names: Iterable[str], indices: Iterable[int]) -> dict[str, list]:
+        """For each standalone proxy in `names`, those of `indices` it has no value for."""
+        wanted = list(indices)
+        gaps = {n: self.columns.missing(n, PROXIES[n].version, wanted) for n in names}
+        return {n: gap for n, gap in gaps.items() if gap}
 
     # ---- reading ------------------------------------------------------------------------------
     def get(self, index: int) -> ProbeRecord:
@@ -486,14 +504,18 @@ class ProbeCache:
         wanted = _unique_in_order(indices)
         return wanted[~np.isin(wanted, self._refresh().indices)]
 
-    def load_arrays(self, indices: Iterable[int] | None = None) -> ProbeArrays:
-        """Padded arrays for `indices` in the given order (default: everything cached).
+    def load_arrays(
+        self, indices: Iterable[int] | None = None, standalone: Iterable[str] = ()
+    ) -> ProbeArrays:
+        """Padded arrays for `indices` in the given order (default: everything cached), with
+        the shared-pass proxies of the records plus the `standalone` proxies named.
 
         Raises CacheError naming the architectures that are not cached (probe them first).
         """
         table = self._refresh()
         if indices is None:
-            return table.to_arrays(np.arange(len(table.indices)))
+            arrays = table.to_arrays(np.arange(len(table.indices)))
+            return self._with_standalone(arrays, standalone)
         wanted = _as_indices(indices)
         pos = np.searchsorted(table.indices, wanted)
         found = pos < len(table.indices)
@@ -505,7 +527,20 @@ class ProbeCache:
                 f"{len(gone)} architecture(s) not cached in {self.folder}: {shown}; "
                 "probe them first (gm-lab probe / probe_many)"
             )
-        return table.to_arrays(pos)
+        return self._with_standalone(table.to_arrays(pos), standalone)
+
+    def _with_standalone(self, arrays: ProbeArrays, names: Iterable[str]) -> ProbeArrays:
+        names = list(dict.fromkeys(names))
+        gaps = self.missing_standalone(names, arrays.indices)
+        if gaps:
+            shown = "; ".join(f"{n}: {len(g)} architecture(s)" for n, g in gaps.items())
+            raise CacheError(
+                f"standalone proxies not cached in {self.folder} ({shown}); compute them "
+                "first (probe_many(..., proxies=...))"
+            )
+        for name in names:
+            arrays.proxies[name] = self.columns.array(name, PROXIES[name].version, arrays.indices)
+        return arrays
 
     def compact(self) -> None:
         """Rewrite the pack now with every intact record (normally done lazily on load)."""

@@ -10,7 +10,8 @@ function that:
 
 - runs PyTorch's own kernels forward and backward (`conv2d`, `convolution_backward`), so
   outputs and first-order gradients are bit for bit those of the module, and computes an input
-  or weight gradient only when the running backward call needs it (as PyTorch's own node does);
+  or weight gradient only when the running backward call needs it (as PyTorch's own node does;
+  every gradient where torch cannot say, see gm_lab.probe.torch_internals);
 - under create_graph, builds its gradients from two functions whose derivatives are plain
   convolutions and weight/input gradients (`_InputGrad`, `_WeightGrad`).
 
@@ -28,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import FunctionCtx, once_differentiable
 
+from gm_lab.probe import torch_internals
 from gm_lab.probe.patching import forwards_replaced
 
 
@@ -139,8 +141,9 @@ class _Conv2d(torch.autograd.Function):
 
 
 def _will_execute(node: object) -> bool:
-    """Whether the running backward call executes `node` (so needs its input's gradient)."""
-    return bool(torch._C._will_engine_execute_node(node))  # type: ignore[attr-defined]
+    """Whether the running backward call executes `node` (so needs its input's gradient);
+    True, every gradient computed, where torch cannot say (gm_lab.probe.torch_internals)."""
+    return torch_internals.will_execute(node)
 
 
 def _lean_forward(conv: nn.Conv2d) -> Callable[[Tensor], Tensor]:
@@ -170,4 +173,5 @@ def _plain(module: nn.Module) -> bool:
 def lean_conv(net: nn.Module) -> contextlib.AbstractContextManager[None]:
     """Within the block, `net`'s plain Conv2d layers compute as before with a lean double
     backward; other modules are left alone."""
+    torch_internals.will_execute_available()  # its one-off check, before any backward asks
     return forwards_replaced((m for m in net.modules() if _plain(m)), _lean_forward)

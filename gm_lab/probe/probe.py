@@ -21,7 +21,9 @@ as every reference scores networks):
 5. a no-grad forward of the Gaussian batch (A_noise statistics, Zen's f(x)), then Zen's forward
    of x + 0.01ε, with BN running statistics reset before the two;
 6. the proxies' own small passes: synflow (float64 |θ|, batch 1, BN bypassed, through
-   torch.func.functional_call: the network itself is untouched) and MeCo (one image).
+   torch.func.functional_call: the network itself is untouched) and MeCo (one image);
+7. standalone proxies (plug-ins declaring no shared product) last, each on its own fresh
+   network from `ctx.network()` (`score_standalone` runs them without passes 1-6).
 
 `probe_network` runs these passes on any classifier module (its conv/linear layers found by
 hooks); `probe_architecture` builds a NATS-Bench network from its arch string and delegates to
@@ -44,8 +46,9 @@ import copy
 import time
 import warnings
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Literal
 
 import numpy as np
@@ -56,20 +59,16 @@ from torch import Tensor, nn
 from gm_lab.benchmark.spaces import INPUT_SIZE, NUM_CLASSES
 from gm_lab.inputs import Minibatch, gaussian_minibatch, load_minibatch
 from gm_lab.networks import build_network
+from gm_lab.plugins import PROXIES, ProxyContext, ProxySpec
+from gm_lab.plugins.specs import ProxyUnavailable
 from gm_lab.probe.backward_split import split_backward
 from gm_lab.probe.batchnorm import lean_batchnorm
 from gm_lab.probe.convolution import lean_conv
 from gm_lab.probe.pooling import lean_pool
-from gm_lab.probe.proxies import (
-    PROXIES,
-    ProxyInputs,
-    grasp_by_invariance,
-    grasp_exact,
-    relu_code_kernel,
-    zico_halves,
-)
+from gm_lab.probe.products import grasp_by_invariance, grasp_exact, relu_code_kernel, zico_halves
 from gm_lab.probe.record import ProbeConfig, ProbeRecord
 from gm_lab.probe.statistics import LayerBundle, compute_statistics, layer_facts
+from gm_lab.probe.torch_internals import sequence_nr, sequence_nr_available
 
 GraspMode = Literal["invariance", "shared", "separate"]
 ZEN_ALPHA = 0.01  # Zen-NAS mixup_gamma
@@ -88,10 +87,16 @@ def default_inputs(config: ProbeConfig) -> tuple[Minibatch, Minibatch]:
     return load_minibatch(config.dataset, config.batch_size, config.seed), noise
 
 
+def shared_proxies() -> tuple[str, ...]:
+    """The proxies computed from the shared passes, which every full probe records."""
+    return tuple(s.name for s in PROXIES.specs() if not s.standalone)
+
+
 def resolve_proxies(proxies: bool | Iterable[str] | None) -> tuple[str, ...]:
-    """True: every proxy; False/None: none (statistics only); else the named ones, checked."""
+    """True: the shared-pass proxies (`shared_proxies`); False/None: none (statistics only);
+    else the named ones (standalone proxies included), checked."""
     if proxies is True:
-        return tuple(PROXIES)
+        return shared_proxies()
     if proxies is None or proxies is False:
         return ()
     names = tuple(dict.fromkeys(proxies))
@@ -292,14 +297,17 @@ def _graph_cut(fwd: _Forward) -> int | None:
     """Where pass 2 starts recording GraSP's graph: the autograd sequence number of the input
     of the first layer not feeding a BatchNorm (GraSP differentiates the backward again only
     downstream of those), -1 when that input is a leaf (record it all). None, one plain
-    backward, when every layer feeds a BatchNorm or a weight serves several layer calls."""
+    backward, when every layer feeds a BatchNorm or a weight serves several layer calls, or
+    torch has no sequence numbers (gm_lab.probe.torch_internals)."""
+    if not sequence_nr_available():
+        return None
     producers = [fwd.inputs[i].grad_fn for i, fed in enumerate(fwd.bn_fed) if not fed]
     weights = [m.weight for m in fwd.modules]
     if not producers or len({id(w) for w in weights}) < len(weights):
         return None
     if any(p is None for p in producers):
         return -1
-    return min(p._sequence_nr() for p in producers)
+    return min(sequence_nr(p) for p in producers)
 
 
 def _split_shared_backward(fwd: _Forward, weights: list[Tensor], cut: int) -> tuple[Tensor, ...]:
@@ -307,7 +315,7 @@ def _split_shared_backward(fwd: _Forward, weights: list[Tensor], cut: int) -> tu
     GraSP differentiates, the others none; the same values as one plain call, bit for bit.
     Returns the weights' gradients, then the outputs', in layer order."""
     n = len(fwd.modules)
-    after = [a.grad_fn is not None and a.grad_fn._sequence_nr() > cut for a in fwd.outputs]
+    after = [a.grad_fn is not None and sequence_nr(a.grad_fn) > cut for a in fwd.outputs]
     down = [i for i in range(n) if after[i]]
     up = [i for i in range(n) if not after[i]]
     g_down, g_up = split_backward(
@@ -473,6 +481,9 @@ def probe_architecture(
         index=index,
         arch=arch,
         inplace=True,  # our own network: no copy needed
+        space=config.space,
+        dataset=config.dataset,
+        build=partial(build_network, config.space, arch, num_classes, config.seed),
     )
     record.timings = {"build": build, **record.timings}
     record.timings["total"] = time.perf_counter() - t_total
@@ -498,8 +509,11 @@ def probe_network(
     arch: str = "",
     inplace: bool = False,
     threads: int | None = None,
+    space: str = "",
+    dataset: str = "",
+    build: Callable[[], nn.Module] | None = None,
 ) -> ProbeRecord:
-    """Statistics and classic proxies of any PyTorch classifier `net`, at its current weights.
+    """Statistics and proxies of any PyTorch classifier `net`, at its current weights.
 
     The passes of the module docstring, run on `net`: every nn.Conv2d and nn.Linear called in
     the forward is a layer (hooks find them, in call order; a module called twice is two
@@ -514,7 +528,10 @@ def probe_network(
       the logits.
     - `seed`: Zen's ε, the default noise, and torch's global RNG during the passes (forked, so
       the caller's stream is untouched; it makes dropout and other random layers repeatable).
-    - `index`, `arch`: copied into the record.
+    - `index`, `arch`: copied into the record; with `space` and `dataset` they are what
+      standalone proxies see of the architecture (`ProxyContext`).
+    - `build`: makes a fresh copy of the network for standalone proxies (default: deep
+      copies of `net` as it was given).
     - `inplace`: probe `net` itself. By default a deep copy is probed, because the passes put
       the network in train mode, convert it to channels_last and update (Zen: reset) its
       BatchNorm running statistics; the weights themselves are never changed either way.
@@ -539,11 +556,15 @@ def probe_network(
     elif noise is None:
         noise = gaussian_like(images, seed)
     _check_tensors(net, images, labels, noise)
-    wanted = resolve_proxies(proxies)
-    needs = frozenset().union(*(PROXIES[n].needs for n in wanted))
+    wanted = [PROXIES[n] for n in resolve_proxies(proxies)]
+    needs = frozenset().union(*(s.products for s in wanted if not s.standalone))
     fmt = torch.channels_last if channels_last else torch.contiguous_format
+    given_images = images
 
     start = time.perf_counter()
+    if build is None and any(s.standalone for s in wanted):
+        pristine = copy.deepcopy(net)
+        build = partial(copy.deepcopy, pristine)
     if not inplace:
         net = copy.deepcopy(net)
     net = net.to(memory_format=fmt)  # only 4-D parameters change layout
@@ -563,37 +584,48 @@ def probe_network(
                 labels,
                 relu_kernel="relu_kernel" in needs,
                 jacobian="jacobian" in needs,
-                zico="zico" in needs,
+                zico="zico_halves" in needs,
                 grasp=grasp if second_order else None,
                 clock=clock,
             )
         noisy = _noise_pass(
-            net, real.modules, noise_images, zen="zen" in needs, seed=seed, clock=clock
+            net, real.modules, noise_images, zen="zen_distance" in needs, seed=seed, clock=clock
         )
         start = time.perf_counter()
         layer_stats = compute_statistics(_bundles(real, noisy))
         clock.add("statistics", start)
 
-        inputs = ProxyInputs(
-            net=net,
+        about = {  # what every proxy sees of the architecture
+            "arch": arch,
+            "space": space,
+            "dataset": dataset,
+            "num_classes": real.n_outputs if num_classes is None else int(num_classes),
+            "seed": seed,
+            "labels": labels,
+        }
+        shared = ProxyContext(
+            **about,
             images=images,
-            labels=labels,
-            num_classes=real.n_outputs if num_classes is None else int(num_classes),
+            net=net,
             layer_stats=layer_stats,
-            relu_kernel=real.relu_kernel,
-            jacobian=real.jacobian,
-            grasp=real.grasp,
-            zico_halves=real.zico_halves,
-            zen_distance=noisy.zen_distance,
-            bn_running_var=noisy.bn_running_var,
+            products={
+                "relu_kernel": real.relu_kernel,
+                "jacobian": real.jacobian,
+                "grasp": real.grasp,
+                "zico_halves": real.zico_halves,
+                "zen_distance": noisy.zen_distance,
+                "bn_running_var": noisy.bn_running_var,
+            },
+            missing=_MAY_LACK,
         )
+        own = ProxyContext(**about, images=given_images, build=build)
         layer_names = real.names
         del real, noisy
         values: dict[str, float] = {}
-        for name in wanted:
+        for spec in wanted:
             start = time.perf_counter()
-            values[name] = _score(name, inputs)
-            clock.add(f"proxy_{name}", start)
+            values[spec.name] = score_proxy(spec, own if spec.standalone else shared)
+            clock.add(f"proxy_{spec.name}", start)
     clock.add("total", t_total)
     return ProbeRecord(
         index=int(index),
@@ -662,32 +694,64 @@ def _in_format(t: Tensor, fmt: torch.memory_format) -> Tensor:
     return t.contiguous(memory_format=fmt) if t.dim() == 4 else t.contiguous()
 
 
-# Products a network may lack: product -> (its ProxyInputs field, why it is None).
-_MAY_LACK = {
-    "relu_kernel": ("relu_kernel", "the network has no module whose type name contains 'ReLU'"),
-    "zen": ("zen_distance", "no nn.AdaptiveAvgPool2d runs in its forward (Zen's global pool)"),
-}
-# Proxies running a pass of their own on the network, which a network can fail.
-_OWN_PASS = frozenset({"synflow", "meco"})
-_OWN_PASS_ERRORS = (RuntimeError, ValueError, TypeError, NotImplementedError)
+# Why a network may lack a product of the shared passes (ProxyContext.missing).
+_NO_RELU = "the network has no module whose type name contains 'ReLU'"
+_NO_POOL = "no nn.AdaptiveAvgPool2d runs in its forward (Zen's global pool)"
+_MAY_LACK = {"relu_kernel": _NO_RELU, "zen_distance": _NO_POOL, "bn_running_var": _NO_POOL}
+# What a proxy's own pass may raise on a network it cannot handle (NaN, with a warning).
+_PASS_ERRORS = (RuntimeError, ValueError, TypeError, NotImplementedError)
 
 
-def _score(name: str, inputs: ProxyInputs) -> float:
-    """One proxy's value; a numerical failure (singular matrix, ...) gives NaN, not an error,
-    and so does a network lacking what the proxy reads (with a ProxyUnavailableWarning)."""
-    for product in sorted(PROXIES[name].needs & _MAY_LACK.keys()):
-        field_name, why = _MAY_LACK[product]
-        if getattr(inputs, field_name) is None:
-            return _unavailable(name, why)
+def score_proxy(spec: ProxySpec, ctx: ProxyContext) -> float:
+    """One proxy's value. A numerical failure (singular matrix, ...) gives NaN, not an error;
+    so does a network lacking what the proxy reads or on which its own pass fails, with a
+    `ProxyUnavailableWarning` saying why."""
     try:
         with np.errstate(all="ignore"):
-            return float(PROXIES[name].fn(inputs))
+            return float(spec.compute(ctx))
+    except ProxyUnavailable as exc:
+        return _unavailable(spec.name, str(exc))
     except NUMERIC_ERRORS:
         return float("nan")
-    except _OWN_PASS_ERRORS as exc:
-        if name not in _OWN_PASS:
-            raise
-        return _unavailable(name, f"its own pass failed ({type(exc).__name__}: {exc})")
+    except _PASS_ERRORS as exc:
+        return _unavailable(spec.name, f"it failed ({type(exc).__name__}: {exc})")
+
+
+def score_standalone(
+    index: int,
+    arch: str,
+    config: ProbeConfig,
+    batch: Minibatch | None = None,
+    noise: Minibatch | None = None,
+    *,
+    names: Sequence[str] = (),
+) -> ProbeRecord:
+    """The standalone proxies `names` of one architecture, without the shared passes: a record
+    with no statistics (what the probe cache keeps per proxy, gm_lab.probe.columns)."""
+    specs = [PROXIES[n] for n in names]
+    if any(not s.standalone for s in specs):
+        raise ValueError("score_standalone computes standalone proxies only")
+    if batch is None:
+        batch = default_inputs(config)[0]
+    num_classes = NUM_CLASSES[config.dataset]
+    ctx = ProxyContext(
+        arch=arch,
+        space=config.space,
+        dataset=config.dataset,
+        num_classes=num_classes,
+        seed=config.seed,
+        images=batch.images,
+        labels=batch.labels,
+        build=partial(build_network, config.space, arch, num_classes, config.seed),
+    )
+    values, timings = {}, {}
+    with torch.random.fork_rng(devices=[]):
+        for spec in specs:
+            torch.manual_seed(config.seed)
+            start = time.perf_counter()
+            values[spec.name] = score_proxy(spec, ctx)
+            timings[f"proxy_{spec.name}"] = time.perf_counter() - start
+    return ProbeRecord(index, arch, [], {}, values, timings)
 
 
 def _unavailable(name: str, why: str) -> float:

@@ -32,9 +32,15 @@ from tqdm.auto import tqdm
 
 from gm_lab.errors import GmLabError
 from gm_lab.inputs import Minibatch, StandInImagesWarning
+from gm_lab.plugins import PROXIES
 from gm_lab.probe.allocator import keep_freed_memory
 from gm_lab.probe.cache import ProbeCache, input_identity
-from gm_lab.probe.probe import default_inputs, probe_architecture
+from gm_lab.probe.probe import (
+    default_inputs,
+    probe_architecture,
+    resolve_proxies,
+    score_standalone,
+)
 from gm_lab.probe.record import ProbeConfig, ProbeRecord
 
 Job = tuple[int, str]  # (architecture index, architecture string)
@@ -72,8 +78,12 @@ def probe_many(
     *,
     cache: ProbeCache | None = None,
     probe: ProbeFn | None = None,
+    proxies: Iterable[str] = (),
 ) -> ProbeCache:
     """Probe those of `indices` that `cache` (default: the config's cache) lacks; return it.
+
+    `proxies`: standalone proxies to compute too, for the architectures whose values for them
+    are not cached (each runs its own passes; the shared passes are not repeated for them).
 
     Raises CacheError if the cache was filled from other inputs, ProbeFailedError if probing an
     architecture fails (after cancelling the rest; finished ones stay cached).
@@ -86,10 +96,40 @@ def probe_many(
     batch, noise = default_inputs(config)
     cache.bind_inputs(batch.provenance())
     expected = input_identity(batch.provenance())
-    todo = cache.missing(indices)
-    if len(todo) == 0:
-        return cache
+    indices = list(indices)
+    run = partial(_run_jobs, bench, config, cache, batch, noise, expected, progress)
+    where = f"{config.space}/{config.dataset}"
+    run(cache.missing(indices), probe, f"probe {where}", scheduler, workers)
+    gaps = cache.missing_standalone(resolve_proxies(proxies), indices)
+    if gaps:
+        names = tuple(gaps)
+        todo = sorted(set().union(*gaps.values()))
+        if all(PROXIES[n].needs.data_free and PROXIES[n].needs.rank == 0 for n in names):
+            scheduler, workers = None, 0  # architecture-only: faster here than shipped out
+        score = partial(score_standalone, names=names)
+        run(todo, score, f"{', '.join(names)} {where}", scheduler, workers)
+    return cache
+
+
+def _run_jobs(
+    bench: _Benchmark,
+    config: ProbeConfig,
+    cache: ProbeCache,
+    batch: Minibatch,
+    noise: Minibatch,
+    expected: dict[str, Any],
+    progress: bool,
+    todo: Iterable[int],
+    probe: ProbeFn,
+    desc: str,
+    scheduler: str | None,
+    workers: int,
+) -> None:
+    """Compute `probe` for the architectures `todo` on the chosen backend, caching each result
+    as it arrives."""
     jobs = [(int(i), bench.arch(int(i))) for i in todo]
+    if not jobs:
+        return
     workers = max(0, min(int(workers), len(jobs)))
     if scheduler is not None:
         results = _run_dask(jobs, config, probe, expected, scheduler, max(1, workers))
@@ -97,7 +137,6 @@ def probe_many(
         results = _run_pool(jobs, config, probe, expected, workers)
     else:
         results = _run_serial(jobs, config, probe, batch, noise)
-    desc = f"probe {config.space}/{config.dataset}"
     with tqdm(total=len(jobs), desc=desc, unit="arch", disable=not progress) as bar:
         try:
             for record in results:
@@ -105,7 +144,6 @@ def probe_many(
                 bar.update(1)
         finally:
             results.close()  # stops workers / cluster on error or Ctrl-C
-    return cache
 
 
 # ---- backends: each yields records as they finish ----------------------------------------------

@@ -20,7 +20,7 @@ from deap import gp
 from gm_lab.evolution import Search, SearchConfig, load_data
 from gm_lab.evolution.fitness import Split
 from gm_lab.evolution.result import SearchResult
-from gm_lab.expressions import PROXY_NAMES, explain_degenerate, parse, to_text
+from gm_lab.expressions import explain_degenerate, parse, proxy_names, to_text
 from gm_lab.metrics import degenerate_reason
 from gm_lab.sampling import assign_bins, bin_edges
 from gm_lab.widgets.dashboard import STANDIN_STYLE
@@ -51,7 +51,7 @@ class ProxyExplorer(w.VBox):
         self.splits = {f"{s.dataset}/{s.role}": s for s in splits}
         self.bins = bins
         classic = sorted(set.intersection(*(set(s.arrays.proxies) for s in splits)))
-        self.classic = [p for p in classic if p in PROXY_NAMES]
+        self.classic = [p for p in classic if p in proxy_names()]
         self.last_seconds = 0.0  # time of the last rescoring, edit to pushed view
 
         self.split_picker = w.Dropdown(

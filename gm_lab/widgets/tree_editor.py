@@ -22,11 +22,11 @@ from gm_lab.export import expression_tree
 from gm_lab.expressions import (
     MAX_DEPTH,
     OPS,
-    PROXY_NAMES,
-    STAT_NAMES,
     ExpressionError,
     from_json,
     parse,
+    proxy_names,
+    stat_names,
     to_json,
     to_text,
 )
@@ -53,10 +53,12 @@ def _op_entry(op: Any, returns: str) -> dict[str, Any] | None:
     }
 
 
-@lru_cache(maxsize=1)
-def _palette_cached() -> dict[str, Any]:
+@lru_cache(maxsize=4)
+def _palette_cached(stats: tuple[str, ...], proxies: tuple[str, ...], n_ops: int) -> dict[str, Any]:
+    """The palette for these terminals and operators (keyed by them, so a plug-in registered
+    after the first editor appears in the next one)."""
     palette: dict[str, Any] = {}
-    for code, terminals, kind in (("L", STAT_NAMES, "stat"), ("S", PROXY_NAMES, "proxy")):
+    for code, terminals, kind in (("L", stats, "stat"), ("S", proxies, "proxy")):
         entries = (_op_entry(op, code) for op in OPS)
         palette[code] = {
             "ops": [entry for entry in entries if entry is not None],
@@ -70,7 +72,7 @@ def build_palette() -> dict[str, Any]:
     """What may stand where a node of type "L" or "S" is: operators returning that type (with
     the argument types they accept), the terminals of that type, and whether a constant may.
     Derived from the primitive set, so the editor offers exactly what the language accepts."""
-    cached = _palette_cached()
+    cached = _palette_cached(stat_names(), proxy_names(), len(OPS))
     return {code: {**entry, "ops": list(entry["ops"])} for code, entry in cached.items()}
 
 

@@ -20,11 +20,9 @@ import time
 import numpy as np
 from deap import gp
 
-from gm_lab.expressions import PSET, canonical_key, evaluate, prepare
+from gm_lab.expressions import PSET, canonical_key, evaluate, prepare, proxy_names, stat_names
 from gm_lab.metrics import kendall
 from gm_lab.probe.cache import ProbeArrays
-from gm_lab.probe.proxies import list_proxies
-from gm_lab.probe.statistics import list_statistics
 
 
 def synthetic_arrays(n: int, mean_layers: int, rng: np.random.Generator) -> ProbeArrays:
@@ -42,8 +40,8 @@ def synthetic_arrays(n: int, mean_layers: int, rng: np.random.Generator) -> Prob
         archs=[f"|synthetic~{i}|" for i in range(n)],
         n_layers=n_layers,
         mask=mask,
-        layer_stats={s: np.where(mask, values((n, width)), np.nan) for s in list_statistics()},
-        proxies={p: values((n,)) for p in list_proxies()},
+        layer_stats={s: np.where(mask, values((n, width)), np.nan) for s in stat_names()},
+        proxies={p: values((n,)) for p in proxy_names()},
     )
 
 

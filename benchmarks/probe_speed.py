@@ -57,11 +57,11 @@ from gm_lab.benchmark.spaces import NUM_CLASSES
 from gm_lab.inputs import Minibatch
 from gm_lab.networks import OP_NAMES, build_network, count_parameters
 from gm_lab.networks.tss import genotype_to_str
-from gm_lab.probe import PROXY_NAMES, ProbeConfig, default_inputs, probe_architecture
+from gm_lab.probe import ProbeConfig, default_inputs, probe_architecture, products
 from gm_lab.probe import probe as probe_module
-from gm_lab.probe import proxies as P
 from gm_lab.probe.allocator import keep_freed_memory
-from gm_lab.probe.probe import ZEN_ALPHA, _global_pool
+from gm_lab.probe.probe import ZEN_ALPHA, _global_pool, shared_proxies
+from gm_lab.proxies import _common, epe_nas, jacov, meco, naswot, synflow, zen, zico
 
 
 def random_tss_archs(n: int, seed: int) -> list[str]:
@@ -85,7 +85,7 @@ def _fresh(arch: str, config: ProbeConfig) -> nn.Module:
 
 
 def _weights(net: nn.Module) -> list[torch.Tensor]:
-    return [m.weight for m in P.weighted_layers(net)]
+    return [m.weight for m in _common.weighted_layers(net)]
 
 
 def _grads(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
@@ -111,7 +111,7 @@ def naive_proxy(name: str, net: nn.Module, batch: Minibatch, noise: Minibatch) -
         shapes: list[tuple[nn.Module, tuple]] = []
         hs = [
             m.register_forward_hook(lambda m, i, o: shapes.append((m, tuple(o.shape))))
-            for m in P.weighted_layers(net)
+            for m in _common.weighted_layers(net)
         ]
         with torch.no_grad():
             net(x[:1])
@@ -129,7 +129,8 @@ def naive_proxy(name: str, net: nn.Module, batch: Minibatch, noise: Minibatch) -
     if name == "fisher":
         outs: list[torch.Tensor] = []
         hs = [
-            m.register_forward_hook(lambda m, i, o: outs.append(o)) for m in P.weighted_layers(net)
+            m.register_forward_hook(lambda m, i, o: outs.append(o))
+            for m in _common.weighted_layers(net)
         ]
         loss = F.cross_entropy(net(x), y)
         for h in hs:
@@ -149,23 +150,23 @@ def naive_proxy(name: str, net: nn.Module, batch: Minibatch, noise: Minibatch) -
         g = torch.autograd.grad(
             loss, ws, create_graph=True, allow_unused=True, materialize_grads=True
         )
-        return P.grasp_exact(ws, list(g))
+        return products.grasp_exact(ws, list(g))
     if name == "jacov":
-        return P.jacov_score(_jacobian(net, x))
+        return jacov.jacov_score(_jacobian(net, x))
     if name == "epe_nas":
-        return P.epe_nas_score(_jacobian(net, x), y.numpy(), NUM_CLASSES[batch.dataset])
+        return epe_nas.epe_nas_score(_jacobian(net, x), y.numpy(), NUM_CLASSES[batch.dataset])
     if name == "naswot":
         k = torch.zeros((x.shape[0],) * 2, dtype=torch.float64)
 
         def on_relu(_m: nn.Module, inp: tuple, _out: torch.Tensor) -> None:
-            k.add_(P.relu_code_kernel(inp[0]))
+            k.add_(products.relu_code_kernel(inp[0]))
 
         hs = [m.register_forward_hook(on_relu) for m in net.modules() if isinstance(m, nn.ReLU)]
         with torch.no_grad():
             net(x)
         for h in hs:
             h.remove()
-        return P.naswot_score(k.numpy())
+        return naswot.naswot_score(k.numpy())
     if name == "zen":
         z = noise.images.contiguous(memory_format=fmt)
         feats: list[torch.Tensor] = []
@@ -177,18 +178,18 @@ def naive_proxy(name: str, net: nn.Module, batch: Minibatch, noise: Minibatch) -
         h.remove()
         bns = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
         dist = float((feats[0] - feats[1]).abs().flatten(1).sum(1).mean())
-        return P.zen_score(dist, np.array([float(b.running_var.mean()) for b in bns]))
+        return zen.zen_score(dist, np.array([float(b.running_var.mean()) for b in bns]))
     if name == "synflow":
-        return P.synflow_score(net, tuple(x.shape[1:]))
+        return synflow.synflow_score(net, tuple(x.shape[1:]))
     if name == "meco":
-        return P.meco_score(net, x[:1])
+        return meco.meco_score(net, x[:1])
     if name == "zico":
-        return P.zico_score(net, x, y)
+        return zico.zico_score(net, x, y)
     raise ValueError(name)
 
 
 def naive_probe(arch: str, config: ProbeConfig, batch: Minibatch, noise: Minibatch) -> None:
-    for name in PROXY_NAMES:
+    for name in shared_proxies():
         naive_proxy(name, _fresh(arch, config), batch, noise)
 
 
@@ -224,7 +225,7 @@ FULL, STATS = "full probe (41 statistics, 15 proxies)", "statistics pass alone"
 
 def default_path(archs: list[str], config: ProbeConfig, batch: Minibatch, noise: Minibatch):
     """The probe as the runner uses it: full, without GraSP, statistics alone."""
-    no_grasp = [p for p in PROXY_NAMES if p != "grasp"]
+    no_grasp = [p for p in shared_proxies() if p != "grasp"]
     rows: dict[str, list[float]] = {}
     passes: dict[str, list[float]] = {}
     for i, arch in enumerate(archs):

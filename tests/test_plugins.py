@@ -266,3 +266,21 @@ def test_version_ignores_docstrings_and_layout_but_not_code() -> None:
     same = "def f(x):\n    '''Other words.'''\n\n    return (x +\n            1)\n"
     other = "def f(x):\n    return x + 2\n"
     assert code_digest(base) == code_digest(same) != code_digest(other)
+
+
+def test_logrank_aggregates_components_as_az_nas_does() -> None:
+    """Σ_k log(rank_k / N), ties averaged, as AZ-NAS and VKDNW_agg aggregate their parts."""
+    from gm_lab.probe.cache import ProbeArrays
+
+    a, b = np.array([3.0, 1.0, 2.0, 2.0]), np.array([10.0, 40.0, 30.0, 20.0])
+    arrays = ProbeArrays(
+        indices=np.arange(4),
+        archs=["a"] * 4,
+        n_layers=np.zeros(4, np.int64),
+        mask=np.ones((4, 0), bool),
+        layer_stats={},
+        proxies={"snip": a, "naswot": b},
+    )
+    got = evaluate(parse("logrank(snip) + logrank(naswot)"), arrays)
+    ranks_a, ranks_b = np.array([4.0, 1.0, 2.5, 2.5]), np.array([1.0, 4.0, 3.0, 2.0])
+    assert got == pytest.approx(np.log(ranks_a / 4) + np.log(ranks_b / 4))

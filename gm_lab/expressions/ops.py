@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import expit
+from scipy.stats import rankdata
 
 LIMIT = 1e300  # saturation bound: far beyond any real statistic, far below float64 overflow
 EXP_CLAMP = 50.0  # exp(x) is exp(min(x, 50)) ≈ 5.2e21 at most
@@ -216,3 +217,19 @@ def standardise(x: np.ndarray, layers: LayerMask) -> np.ndarray:
         y, _ = _scaled(x[redo], layers.mask[redo])
         dev[redo], std[redo] = _std(y, layers.mask[redo], layers.count[redo])
     return saturate(np.divide(dev, std, out=np.zeros_like(dev), where=std != 0))
+
+
+def log_rank(x: np.ndarray) -> np.ndarray:
+    """log(rank / n) of each value among the architectures scored together (rows), ranks
+    ascending with ties averaged, n the number of non-NaN values (NaN stays NaN).
+
+    Population-relative, not a property of one network: the aggregation of AZ-NAS (Lee & Ham,
+    CVPR 2024) and VKDNW_agg, Σ_k log(rank_k / N), is a sum of these over their components.
+    """
+    out = np.full(x.shape, np.nan)
+    for column in range(x.shape[1]):
+        values = x[:, column]
+        known = ~np.isnan(values)
+        if known.any():
+            out[known, column] = np.log(rankdata(values[known]) / known.sum())
+    return out

@@ -106,6 +106,7 @@ OPS: list[Op] = [
     Op("sigmoid", "unary", ops.sigmoid, "1 / (1 + exp(-x))"),
     Op("tanh", "unary", ops.tanh, "tanh x"),
     Op("relu", "unary", ops.relu, "max(x, 0)"),
+    Op("logrank", "unary", ops.log_rank, "log(rank / n) among the architectures scored together"),
     Op("standardise", "unary", ops.standardise, "(x - mean) / std across layers", layer_only=True),
     Op("add", "binary", ops.add, "a + b", symbol="+", commutative=True),
     Op("sub", "binary", ops.sub, "a - b", symbol="-"),

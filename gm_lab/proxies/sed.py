@@ -12,7 +12,8 @@ What we could and could not read (searched in the stored public copies):
   produce it; Proposition 2: higher local entropy helps classification; Propositions 3-5:
   large pooling kernels, small convolution kernels and excessive skip connections decrease
   the local entropy of feature maps (larger convolution kernels increase the multivariate
-  Gaussian entropy); the score combines a "skip SED", a "conv SED" and a "pool SED".
+  Gaussian entropy); it defines a "skip SED", a "conv SED" and a "pool SED" (how they are
+  computed and combined is not said).
 - Not found: the paper body (formulas, per-operation terms, how the three terms combine), any
   official code (searched GitHub repositories, code and issues for "SED", "local entropy
   decrease", the title and the arXiv number), and any NAS-Bench-201 Kendall/Spearman figure of
@@ -51,7 +52,7 @@ Operations of the cell (every TSS cell maps C -> C channels, stride 1):
   random conv preserves the expected autocorrelation (E[w_a w_b] = 0 for a ≠ b); BN sets v = 1.
   Its output is uncorrelated with every other field (E[w] = 0): a fresh Gaussian source. Its
   channel covariance is W^T Σ_in W over n = d_in · m_k(κ(r_in)) effective inputs (m_1 = 1,
-  m_3 = m above); for Gaussian W (Wishart) E tr(A)² / E tr(A²) gives
+  m_3 = m above); for Gaussian W (Wishart) (E tr A)² / E tr(A²) gives
       d_out = n C / (n + C + 1),
   so a 1x1 conv on a C-dimensional input halves the effective dimension (n = C) while a 3x3
   conv (n ≈ 9C) keeps it near 0.9 C: small kernels decrease the local entropy, large ones
@@ -80,21 +81,24 @@ Choices, approximations and what was compared:
 
 - Variants compared on a development set (the 14,625 TSS architectures outside the 1,000-arch
   benchmark sample of benchmarks/sed_like.py, CIFAR-10/100/IN16 test accuracy): H_loc of the
-  last block only vs the mean over the 17 blocks (vs the sum at the three stage ends). Kendall
-  τ was equal within 0.01; the mean over blocks had the higher Spearman ρ and is the closer
-  reading of "suppression of the decrease along the network", so it is the score. Nothing else
-  was fitted to accuracies: κ, the Wishart ratio, the 1/3 shortcut variance and the white
-  input follow from the model and PyTorch's default initialisation.
+  last block only vs the mean over the 17 blocks (and the sum over the three stage ends, no
+  better). Kendall τ was equal within 0.01; the mean over blocks had the higher Spearman ρ and
+  is the closer reading of "suppression of the decrease along the network", so it is the
+  score. Nothing else was fitted to accuracies: κ, the Wishart ratio, the 1/3 shortcut variance
+  and the white input follow from the model and PyTorch's default initialisation.
 - Approximations: expectations over the weights (no finite-width fluctuations); the ReLU's
   effect on channel correlations is ignored (only its spatial effect is kept); channel and
   spatial covariances are treated as separable; the conv sources entering one node are merged
-  into one source (exact without pooling); spatial correlations beyond lag 8 are set to zero
-  (exact inside a cell, approximate across cells and at the stride-2 blocks); zero padding,
-  feature-map size and the ImageNet16 resolution are not modelled, so the score is the same
-  for the three datasets.
-- Cost: all 15,625 cells are scored at once (numpy, float32 spatial arrays) in about 2 s on
-  one core; the registered proxy computes that table on its first call and then looks up,
-  so scoring every TSS architecture through the probe takes a few seconds in all.
+  into one source (exact without pooling; with pooling their spatial correlations are pooled
+  together); spatial correlations beyond lag 8 are set to zero (the lags 0..2 that H_loc and
+  the conv ratios read are exact within a cell given its input; the larger lags, and so later
+  cells and the stride-2 blocks, lose what lies beyond lag 8); zero padding, feature-map size
+  and the ImageNet16 resolution are not modelled, so the score is the same for the three
+  datasets.
+- Cost: all 15,625 cells are scored at once (numpy, float32 spatial arrays; the 9,445 distinct
+  canonical cells computed once each) in about 1.5 s of CPU, 0.1 ms per architecture; the
+  registered proxy computes that table on its first call and then looks up, so scoring every
+  TSS architecture through the probe takes a few seconds in all (benchmarks/PROXIES.md).
 """
 
 from __future__ import annotations

@@ -15,21 +15,34 @@ that knows all architectures but has results for few never makes up a value.
 than 3 architectures, more than have ground truth, or fewer than one per stratum is a
 `SampleSizeError`; a stratified sample that holds fewer than asked (small bins, or `n` not a
 multiple of the bins) says what it drew and why in `Sample.note`.
+
+The final test set (`final_test_indices`): 1,000 architectures per search space, fixed once and
+for all, the same for every dataset, on which the headline figures are reported once
+(`gm-lab score EXPR --final-test`). They are the 1,000 indices `i` of the space whose SHA-256 of
+"gm_lab final test set/<space>/<i>" is smallest: no random generator, so no library version can
+change them. `draw_sample` keeps them out of every sample (search, held-out, `gm-lab score`)
+unless asked with `use_final_test=True` (`SearchConfig(use_final_test=True)`), so no search and
+no development run ever sees them.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
 
+from gm_lab.benchmark.spaces import SPACES, space_info
 from gm_lab.errors import GmLabError
 
 SampleKind = Literal["random", "stratified", "mixed"]
 SAMPLE_KINDS: tuple[SampleKind, ...] = ("random", "stratified", "mixed")
 Binning = Literal["width", "frequency"]
 MIN_SAMPLE = 3  # fewer architectures cannot be ranked meaningfully
+FINAL_TEST_SIZE = 1_000  # per space, unless the space says otherwise (`final_test_size`)
+FINAL_TEST_SALT = "gm_lab final test set"
 
 
 class SampleSizeError(GmLabError, ValueError):
@@ -41,7 +54,7 @@ class Sample:
     """Architecture indices (in draw order) and how they were drawn."""
 
     indices: np.ndarray
-    kind: SampleKind
+    kind: SampleKind | Literal["final-test"]
     seed: int
     bin_edges: np.ndarray | None = None
     bins: np.ndarray | None = field(default=None, repr=False)  # bin number of each index
@@ -59,6 +72,51 @@ class Sample:
         if self.note:
             out["note"] = self.note
         return out
+
+
+@lru_cache(maxsize=8)
+def _final_test(space: str, n_archs: int, size: int) -> tuple[int, ...]:
+    digests = [
+        hashlib.sha256(f"{FINAL_TEST_SALT}/{space}/{i}".encode()).digest() for i in range(n_archs)
+    ]
+    return tuple(sorted(sorted(range(n_archs), key=digests.__getitem__)[:size]))
+
+
+def final_test_indices(space: str) -> np.ndarray:
+    """The final test set of a search space: `FINAL_TEST_SIZE` (1,000) architecture indices,
+    sorted (module docstring); the same for every dataset of the space."""
+    info = space_info(space)
+    size = int(getattr(info, "final_test_size", FINAL_TEST_SIZE))
+    return np.array(_final_test(info.name, info.n_archs, size), dtype=int)
+
+
+def final_test_of(accuracy: np.ndarray) -> np.ndarray:
+    """The final test set of the space `accuracy` covers (one value per architecture of a
+    space: the first space of that size); empty for arrays of any other length (made-up
+    benchmarks have none)."""
+    n = len(accuracy)
+    space = next((name for name in SPACES if space_info(name).n_archs == n), None)
+    return final_test_indices(space) if space else np.array([], dtype=int)
+
+
+def final_test_sample(accuracy: np.ndarray) -> Sample:
+    """The final test set's architectures with ground truth, as a sample to score once."""
+    indices = final_test_of(accuracy)
+    if len(indices) == 0:
+        raise SampleSizeError(
+            f"no final test set for a benchmark of {len(accuracy):,} architectures (none of "
+            f"the spaces {', '.join(SPACES)} has that many, or it keeps none apart)"
+        )
+    known = indices[np.isfinite(np.asarray(accuracy, dtype=float)[indices])]
+    check_sample_request(len(known), "random", MIN_SAMPLE, 1)
+    note = "" if len(known) == len(indices) else f"{len(known)} of {len(indices)} have ground truth"
+    return Sample(indices=known, kind="final-test", seed=0, note=note)
+
+
+def development_pool(accuracy: np.ndarray, use_final_test: bool = False) -> np.ndarray:
+    """The architectures a sample may take: those with ground truth, outside the final test set
+    unless `use_final_test`."""
+    return _candidates(accuracy, None if use_final_test else final_test_of(accuracy))
 
 
 def _candidates(accuracy: np.ndarray, exclude: np.ndarray | None) -> np.ndarray:
@@ -175,14 +233,21 @@ def draw_sample(
     k: int = 10,
     binning: Binning = "width",
     exclude: np.ndarray | None = None,
+    use_final_test: bool = False,
 ) -> Sample:
-    """One entry point for CLI and engine: `n` in total (stratified: n // k per bin).
+    """One entry point for CLI and engine: `n` in total (stratified: n // k per bin), never
+    from the final test set unless `use_final_test`.
 
     Raises SampleSizeError rather than drawing another size than asked (module docstring).
     """
     if kind not in SAMPLE_KINDS:
         raise ValueError(f"unknown sample kind {kind!r}; choose one of {', '.join(SAMPLE_KINDS)}")
-    check_sample_request(len(_candidates(accuracy, exclude)), kind, n, k, exclude is not None)
+    kept_out = "" if exclude is None else " outside those excluded or already taken"
+    final = np.array([], dtype=int) if use_final_test else final_test_of(accuracy)
+    if len(final):
+        exclude = final if exclude is None else np.concatenate([final, exclude]).astype(int)
+        kept_out = " outside the final test set" + (kept_out and " and those excluded or taken")
+    check_sample_request(len(_candidates(accuracy, exclude)), kind, n, k, kept_out)
     if kind == "random":
         return random_sample(accuracy, n, seed, exclude)
     if kind == "stratified":
@@ -191,16 +256,18 @@ def draw_sample(
     return mixed_sample(accuracy, n, k, seed, binning, exclude)
 
 
-def check_sample_request(available: int, kind: SampleKind, n: int, k: int, excluded: bool) -> None:
-    """SampleSizeError, with the reason and what can be asked instead, for an impossible size."""
+def check_sample_request(
+    available: int, kind: SampleKind, n: int, k: int, kept_out: str = ""
+) -> None:
+    """SampleSizeError, with the reason and what can be asked instead, for an impossible size.
+    `kept_out`: which architectures were not available, in words (" outside ...")."""
     if n < MIN_SAMPLE:
         raise SampleSizeError(
             f"a sample needs at least {MIN_SAMPLE} architectures to rank, {n} asked"
         )
     if n > available:
-        rest = " outside those excluded or already taken" if excluded else ""
         raise SampleSizeError(
-            f"{n:,} architectures asked, but only {available:,} have ground truth{rest}; "
+            f"{n:,} architectures asked, but only {available:,} have ground truth{kept_out}; "
             f"ask for at most {available:,}"
         )
     if kind != "random" and n < k:

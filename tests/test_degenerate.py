@@ -81,7 +81,7 @@ def test_score_explains_a_constant_expression_and_takes_a_leading_minus() -> Non
     ("args", "message"),
     [
         (["--n", "1"], "must be at least 3"),
-        (["--n", "20000"], "20,000 architectures asked, but only 15,625 have ground truth"),
+        (["--n", "20000"], "only 14,625 have ground truth outside the final test set"),
         (
             ["--n", "10", "--bins", "1000", "--sample", "stratified"],
             "takes no architecture per bin",

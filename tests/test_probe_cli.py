@@ -85,7 +85,7 @@ def test_score_json_matches_scipy_and_reuses_the_cache(data_root: Path):
     assert result["kendall"] == pytest.approx(stats.kendalltau(scores, truth)[0], abs=1e-12)
     assert result["spearman"] == pytest.approx(stats.spearmanr(scores, truth)[0], abs=1e-12)
     assert result["sample"]["kind"] == "random" and result["probed"] == 6
-    assert result["provenance"]["source"] == "cifar10-test"
+    assert result["inputs"]["source"] == "cifar10-test"  # the minibatch's provenance
     assert result["standin_images"] == {}  # CIFAR-10's own images
 
     again = json.loads(gm_lab(*args).stdout)

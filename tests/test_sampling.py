@@ -7,6 +7,7 @@ import pytest
 
 from gm_lab.benchmark import Benchmark
 from gm_lab.sampling import (
+    SampleSizeError,
     assign_bins,
     bin_edges,
     draw_sample,
@@ -119,3 +120,70 @@ def test_draw_sample_never_changes_the_size_silently() -> None:
     assert len(short) == 20
     assert short.note == "drew 20 of the 25 asked: 25 over 10 bins is 2 per bin (20 at most)"
     assert short.describe()["note"] == short.note
+
+
+# ---- the final test set ------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def bench_tss() -> Benchmark:
+    return Benchmark.load("tss", progress=False)
+
+
+def test_final_test_set_is_fixed_for_good() -> None:
+    """1,000 sorted indices per space, from SHA-256 alone: the digests below pin them, so no
+    code, numpy or data change can move the set silently."""
+    import hashlib
+
+    from gm_lab.sampling import final_test_indices
+
+    pinned = {
+        "tss": ("e878b4dc18049329", [17, 30, 65, 71, 114]),
+        "sss": ("76148b9a0a1fd867", [66, 70, 71, 72, 101]),
+    }
+    for space, (digest, first) in pinned.items():
+        indices = final_test_indices(space)
+        assert len(indices) == len(set(indices.tolist())) == 1_000
+        assert np.all(np.diff(indices) > 0) and indices[0] >= 0
+        assert indices[:5].tolist() == first
+        assert hashlib.sha256(indices.astype("<i8").tobytes()).hexdigest()[:16] == digest
+        np.testing.assert_array_equal(final_test_indices(space), indices)
+
+
+def test_no_sample_takes_the_final_test_set_by_default(bench_tss: Benchmark) -> None:
+    from gm_lab.evolution import SearchConfig, draw_samples
+    from gm_lab.sampling import development_pool, final_test_indices
+
+    final = set(final_test_indices("tss").tolist())
+    for dataset in ("cifar10", "cifar100", "ImageNet16-120"):
+        accuracy = bench_tss.accuracy(dataset)
+        assert len(development_pool(accuracy)) == 15_625 - 1_000  # what `--n all` takes
+        for kind in ("random", "stratified", "mixed"):
+            for seed in (0, 1):
+                drawn = draw_sample(accuracy, kind, 3_000, seed=seed).indices.tolist()
+                assert not final & set(drawn), (dataset, kind, seed)
+    config = SearchConfig(datasets=("cifar10", "cifar100"), n_search=2_000, n_heldout=2_000)
+    search, heldout = draw_samples(bench_tss, config)
+    assert heldout is not None and not final & set([*search.indices, *heldout.indices])
+    with pytest.raises(SampleSizeError, match="14,625 have ground truth outside the final test"):
+        draw_sample(bench_tss.accuracy("cifar10"), "random", 15_000)
+
+
+def test_final_test_set_opt_out(bench_tss: Benchmark) -> None:
+    from gm_lab.evolution import SearchConfig, draw_samples
+    from gm_lab.sampling import final_test_indices, final_test_sample
+
+    accuracy = bench_tss.accuracy("cifar10")
+    final = final_test_indices("tss")
+    everything = draw_sample(accuracy, "random", 15_625, use_final_test=True)
+    assert set(final.tolist()) <= set(everything.indices.tolist())
+    config = SearchConfig(n_search=5_000, n_heldout=5_000, sample="random", use_final_test=True)
+    search, heldout = draw_samples(bench_tss, config)
+    assert heldout is not None and set(final.tolist()) & set([*search.indices, *heldout.indices])
+    assert SearchConfig.from_dict(config.to_dict()) == config
+    stored = {k: v for k, v in SearchConfig().to_dict().items() if k != "use_final_test"}
+    assert SearchConfig.from_dict(stored).use_final_test  # drawn before it was kept apart
+    scored = final_test_sample(accuracy)  # what `gm-lab score --final-test` scores
+    assert scored.kind == "final-test" and scored.indices.tolist() == final.tolist()
+    small = np.linspace(0, 1, 50)  # a made-up benchmark has no final test set
+    assert len(draw_sample(small, "random", 50)) == 50
+    with pytest.raises(SampleSizeError, match="no final test set"):
+        final_test_sample(small)

@@ -93,8 +93,13 @@ def run_info(args: argparse.Namespace) -> int:
     from gm_lab.data.info import data_sources, lookup_order, sources_json
 
     if args.json:
+        from gm_lab.provenance import run_provenance
+
         bench = Benchmark.load(args.space, progress=False)
-        print(json.dumps({**bench.summary(args.dataset), "sources": sources_json()}))
+        argv = getattr(args, "argv", None)
+        provenance = run_provenance(argv, args.space, [args.dataset], {}, bench, probe=False)
+        summary = {**bench.summary(args.dataset), "sources": sources_json()}
+        print(json.dumps({**summary, "provenance": provenance}))
         return 0
     order = " -> ".join(f"{p['place']} ({p['path']})" for p in lookup_order())
     print(f"Data sources, looked up in this order: {order}")

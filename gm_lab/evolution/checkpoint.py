@@ -33,6 +33,7 @@ from gm_lab.evolution.events import GenerationEvent
 from gm_lab.evolution.operators import Individual, same_expression
 from gm_lab.expressions import ExpressionError, from_json, to_json
 from gm_lab.probe.cache import atomic_write
+from gm_lab.provenance import truth_fingerprint  # noqa: F401  (of a split's accuracies)
 
 CHECKPOINT_NAME = "checkpoint.json"
 LEGACY_PICKLE = "checkpoint.pkl"
@@ -70,11 +71,6 @@ def checkpoint_path(folder: Path | str) -> Path:
 def has_checkpoint(folder: Path | str) -> bool:
     path = checkpoint_path(folder)
     return path.is_file() or path.with_name(LEGACY_PICKLE).is_file()
-
-
-def truth_fingerprint(truth: np.ndarray) -> str:
-    """SHA-256 of a split's accuracies (float64): changes if the benchmark table changed."""
-    return hashlib.sha256(np.ascontiguousarray(truth, dtype="<f8").tobytes()).hexdigest()
 
 
 # ---- writing -------------------------------------------------------------------------------------

@@ -189,6 +189,7 @@ class SearchResult:
     logbook: list[dict[str, Any]] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)  # prepare / evolve
     probe: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] | None = None  # gm_lab.provenance.run_provenance (set by the CLI)
 
     @property
     def finished(self) -> bool:
@@ -222,6 +223,7 @@ class SearchResult:
                 "seconds": self.seconds,
                 "probe": self.probe,
                 "standin_images": self.standin_images,
+                "provenance": self.provenance,
             }
         )
 
@@ -240,6 +242,7 @@ class SearchResult:
             logbook=data.get("logbook", []),
             seconds=data.get("seconds", {}),
             probe=data.get("probe", {}),
+            provenance=data.get("provenance"),
         )
         for report in result.hall_of_fame:
             _ = report.tree  # parse now: a damaged file fails here, not later

@@ -1,7 +1,9 @@
-"""`Benchmark`: one object answering what NATS-Bench knows of each architecture of a space.
+"""`Benchmark`: one object answering what a benchmark knows of each architecture of a space.
 
-It loads either the compact table (fast) or the official NATS-Bench folder through `nats_bench`
-(which it imports once into the cache as a compact table, with a progress bar).
+It loads either the compact table (fast) or, for the NATS-Bench spaces, the official folder
+through `nats_bench` (which it imports once into the cache as a compact table, with a progress
+bar). Where a space's table is looked for is the space's business (`SearchSpace.table_path`,
+`table_folder`, `official_folder`); any registered space loads the same way.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ import pandas as pd
 
 from gm_lab import paths
 from gm_lab.benchmark.official import extract_table, result_indices
-from gm_lab.benchmark.spaces import COLUMN_PREFIX, SpaceInfo, normalise_dataset, space_info
 from gm_lab.benchmark.table import read_table, write_table
 from gm_lab.errors import DataMissingError
 from gm_lab.paths import cache_root, data_roots, origin_of
+from gm_lab.spaces import COLUMN_PREFIX, SearchSpace, get_space, normalise_dataset
+
+SpaceInfo = SearchSpace  # the name this module's signatures used before spaces were plug-ins
 
 SPLITS = ("test", "valid")
 
@@ -35,8 +39,8 @@ class BestArch:
 class Benchmark:
     """Ground truth of one search space over all its architectures (NaN where unknown)."""
 
-    def __init__(self, table: pd.DataFrame, space: str, source: str):
-        self.space: SpaceInfo = space_info(space)
+    def __init__(self, table: pd.DataFrame, space: str | SearchSpace, source: str):
+        self.space: SearchSpace = get_space(space)
         self.table = table
         self.source = source
         self.archs: np.ndarray = table["arch"].to_numpy(dtype=object)
@@ -44,25 +48,28 @@ class Benchmark:
 
     # ---- construction -------------------------------------------------------------------
     @classmethod
-    def from_table(cls, path: Path | str, space: str) -> Benchmark:
+    def from_table(cls, path: Path | str, space: str | SearchSpace) -> Benchmark:
         """Load a compact table (see `gm_lab.benchmark.table`)."""
-        info = space_info(space)
+        info = get_space(space)
         return cls(read_table(Path(path), info), info.name, source=str(path))
 
     @classmethod
-    def from_official(cls, folder: Path | str, space: str, progress: bool = True) -> Benchmark:
+    def from_official(
+        cls, folder: Path | str, space: str | SearchSpace, progress: bool = True
+    ) -> Benchmark:
         """Read an official `NATS-*-simple` folder through the `nats_bench` API (slow: per arch)."""
-        info = space_info(space)
+        info = get_space(space)
         return cls(extract_table(Path(folder), info, progress), info.name, source=str(folder))
 
     @classmethod
-    def load(cls, space: str = "tss", progress: bool = True) -> Benchmark:
+    def load(cls, space: str | SearchSpace = "tss", progress: bool = True) -> Benchmark:
         """Find the data for `space` and load it the fastest way possible.
 
-        Order (see `gm_lab.paths`): in each data folder a compact table, then an official folder
-        (imported once into the cache and reused while unchanged); finally the embedded default.
+        Order (see `gm_lab.paths`): the space's own `table_path` if it sets one; in each data
+        folder a compact table, then an official folder (imported once into the cache and
+        reused while unchanged); finally the embedded default.
         """
-        info = space_info(space)
+        info = get_space(space)
         located = locate(info)
         if located.kind == "official":
             cached = imported_table_path(info)
@@ -73,10 +80,14 @@ class Benchmark:
 
     @classmethod
     def import_official(
-        cls, folder: Path | str, space: str, out: Path | None = None, progress: bool = True
+        cls,
+        folder: Path | str,
+        space: str | SearchSpace,
+        out: Path | None = None,
+        progress: bool = True,
     ) -> Benchmark:
         """Convert an official folder into a compact table (default: the cache `load` reads)."""
-        info = space_info(space)
+        info = get_space(space)
         out = Path(out) if out is not None else imported_table_path(info)
         bench = cls.from_official(folder, info.name, progress)
         bench.save(out)
@@ -122,8 +133,10 @@ class Benchmark:
 
     def params(self, dataset: str) -> np.ndarray:
         """Parameter count per architecture (float, NaN where unknown)."""
-        prefix = COLUMN_PREFIX[normalise_dataset(dataset)]
-        return self.table[f"params_{prefix}"].to_numpy(dtype=float, na_value=np.nan)
+        column = f"params_{COLUMN_PREFIX[normalise_dataset(dataset)]}"
+        if column not in self.table:  # a dataset the space has no ground truth for
+            return np.full(self.n_archs, np.nan)
+        return self.table[column].to_numpy(dtype=float, na_value=np.nan)
 
     def costs(self, dataset: str) -> pd.DataFrame:
         """Cost and hardware figures known for `dataset` (params, train time, HW-NAS-Bench)."""
@@ -175,30 +188,42 @@ class TableSource:
     origin: str  # which place holds it, see `gm_lab.paths.origin_of`
 
 
-def table_candidates(info: SpaceInfo) -> list[Path]:
-    """Compact tables looked for, in order: one per data folder, then the embedded default."""
-    tables = [root / "nats_bench" / f"{info.name}.csv" for root in data_roots()]
-    return [*tables, paths.embedded_root() / "nats_bench" / f"{info.name}.csv.xz"]
+def _table_in(root: Path, info: SearchSpace) -> Path:
+    return root / info.table_folder / info.table_name
 
 
-def _official_in(root: Path, info: SpaceInfo) -> list[Path]:
-    """Where an official download may sit in one data folder (3 layouts)."""
+def table_candidates(info: SearchSpace) -> list[Path]:
+    """Compact tables looked for, in order: the space's own `table_path`, one per data folder,
+    then the embedded default."""
+    own = [Path(info.table_path).expanduser()] if info.table_path is not None else []
+    tables = [_table_in(root, info) for root in data_roots()]
+    embedded = paths.embedded_root() / info.table_folder / f"{info.table_name}.xz"
+    return [*own, *tables, embedded]
+
+
+def _official_in(root: Path, info: SearchSpace) -> list[Path]:
+    """Where an official download may sit in one data folder (3 layouts; none for a space
+    without an official download)."""
     folder = info.official_folder
+    if folder is None:
+        return []
     return [
-        root / "nats_bench" / folder,
+        root / info.table_folder / folder,
         root / folder,
-        root / "nats_bench" / "official_sample" / folder,
+        root / info.table_folder / "official_sample" / folder,
     ]
 
 
-def official_candidates(info: SpaceInfo) -> list[Path]:
+def official_candidates(info: SearchSpace) -> list[Path]:
     """Where an official download may sit: each data folder, then nats_bench's TORCH_HOME."""
+    if info.official_folder is None:
+        return []
     torch_home = Path(os.environ.get("TORCH_HOME", Path.home() / ".torch"))
     per_root = [path for root in data_roots() for path in _official_in(root, info)]
     return [*per_root, torch_home / info.official_folder]
 
 
-def find_official_folder(info: SpaceInfo) -> Path | None:
+def find_official_folder(info: SearchSpace) -> Path | None:
     return next((p for p in official_candidates(info) if _is_official(p)), None)
 
 
@@ -206,15 +231,20 @@ def _is_official(folder: Path) -> bool:
     return (folder / "meta.pickle.pbz2").is_file()
 
 
-def locate(info: SpaceInfo) -> TableSource:
+def locate(info: SearchSpace) -> TableSource:
     """The source `Benchmark.load` reads for `info`; DataMissingError naming every place tried.
 
-    Data folders are searched in order (`gm_lab.paths`), each for a compact table, then for an
-    official folder (a table imported from it earlier is reused); then nats_bench's TORCH_HOME,
-    a table imported from a folder since moved away, and last the embedded default.
+    The space's own `table_path` comes first when it sets one. Then data folders are searched in
+    order (`gm_lab.paths`), each for a compact table, then for an official folder (a table
+    imported from it earlier is reused); then nats_bench's TORCH_HOME, a table imported from a
+    folder since moved away, and last the embedded default.
     """
+    if info.table_path is not None:
+        own = Path(info.table_path).expanduser()
+        if own.is_file():
+            return TableSource("table", own, origin_of(own))
     for root in data_roots():
-        table = root / "nats_bench" / f"{info.name}.csv"
+        table = _table_in(root, info)
         if table.is_file():
             return TableSource("table", table, origin_of(table))
         folder = next((p for p in _official_in(root, info) if _is_official(p)), None)
@@ -229,21 +259,28 @@ def locate(info: SpaceInfo) -> TableSource:
     embedded = table_candidates(info)[-1]
     if embedded.is_file():
         return TableSource("table", embedded, origin_of(embedded))
+    if info.download is not None:
+        hint = (
+            f"run `gm-lab data download {info.download}` (it fetches the official "
+            f"{info.official_folder} archive and imports it once), or extract that archive under "
+            f"$GM_LAB_DATA/{info.table_folder}/ and run `gm-lab data import PATH` once on it"
+        )
+    else:
+        hint = (
+            f"put the space's compact table (schema: gm_lab.benchmark.table; columns "
+            f"{', '.join(info.required_columns())}) at $GM_LAB_DATA/{info.table_folder}/"
+            f"{info.table_name}, or set the space's table_path"
+        )
+    official = [*official_candidates(info), str(imported)] if info.official_folder else []
     raise DataMissingError(
-        f"NATS-Bench {info.name.upper()} results",
-        [
-            *(str(t) for t in table_candidates(info)[:-1]),
-            *(str(p) for p in official_candidates(info)),
-            str(imported),
-        ],
-        f"run `gm-lab data download {info.name}` (it fetches the official "
-        f"{info.official_folder} archive and imports it once), or extract that archive under "
-        f"$GM_LAB_DATA/nats_bench/ and run `gm-lab data import PATH` once on it",
+        f"{info.display_name} results",
+        [*(str(t) for t in table_candidates(info)[:-1]), *(str(p) for p in official)],
+        hint,
     )
 
 
-def imported_table_path(info: SpaceInfo) -> Path:
-    return cache_root() / "nats_bench" / f"{info.name}.csv"
+def imported_table_path(info: SearchSpace) -> Path:
+    return cache_root() / info.table_folder / info.table_name
 
 
 def _stamp_path(table: Path) -> Path:

@@ -19,8 +19,8 @@ from typing import Any
 import pandas as pd
 from tqdm.auto import tqdm
 
-from gm_lab.benchmark.spaces import COLUMN_PREFIX, DATASETS, SpaceInfo
 from gm_lab.errors import CorruptDataError, DataMissingError
+from gm_lab.spaces import COLUMN_PREFIX, SearchSpace
 
 _RESULT_FILE = re.compile(r"^(\d{6})\.pickle\.pbz2$")
 _READ_ERRORS = (EOFError, OSError, pickle.UnpicklingError, KeyError, ValueError, AssertionError)
@@ -31,15 +31,18 @@ def result_indices(folder: Path) -> list[int]:
     return sorted(int(m.group(1)) for p in folder.iterdir() if (m := _RESULT_FILE.match(p.name)))
 
 
-def open_api(folder: Path, space: SpaceInfo) -> Any:
+def open_api(folder: Path, space: SearchSpace) -> Any:
     """The `nats_bench` API over an official folder (fast mode: per-arch files on demand)."""
     import nats_bench
+
+    if space.official_folder is None:
+        raise ValueError(f"search space {space.name!r} has no official NATS-Bench download")
 
     folder = Path(folder)
     meta = folder / "meta.pickle.pbz2"
     if not meta.is_file():
         raise DataMissingError(
-            f"NATS-Bench {space.name.upper()} meta file (meta.pickle.pbz2)",
+            f"{space.display_name} meta file (meta.pickle.pbz2)",
             [str(folder)],
             f"extract the official {space.official_folder}.tar so that {meta} exists",
         )
@@ -55,11 +58,11 @@ def _round(value: float) -> float:
     return round(float(value), 4)
 
 
-def _arch_row(api: Any, index: int, space: SpaceInfo) -> dict[str, Any]:
+def _arch_row(api: Any, index: int, space: SearchSpace) -> dict[str, Any]:
     """Every table column the official files define for one architecture."""
     hp = space.hp
     row: dict[str, Any] = {"index": index, "arch": api.arch(index)}
-    for dataset in DATASETS:
+    for dataset in space.datasets:
         prefix = COLUMN_PREFIX[dataset]
         final = api.get_more_info(index, dataset, hp=hp, is_random=False)
         row[f"{prefix}_test"] = _round(final["test-accuracy"])
@@ -77,7 +80,7 @@ def _arch_row(api: Any, index: int, space: SpaceInfo) -> dict[str, Any]:
     return row
 
 
-def extract_table(folder: Path, space: SpaceInfo, progress: bool = True) -> pd.DataFrame:
+def extract_table(folder: Path, space: SearchSpace, progress: bool = True) -> pd.DataFrame:
     """Convert an official folder into the compact table: every architecture, results where known.
 
     Architectures without a result file keep empty cells: nothing is invented.
@@ -103,7 +106,7 @@ def extract_table(folder: Path, space: SpaceInfo, progress: bool = True) -> pd.D
             raise CorruptDataError(str(path), f"nats_bench cannot read it ({exc!r})") from exc
         api.arch2infos_dict.pop(index, None)  # keep memory flat over 15k+ architectures
     df = pd.DataFrame.from_records([rows[i] for i in range(n_listed)])
-    for prefix in COLUMN_PREFIX.values():
+    for prefix in (COLUMN_PREFIX[d] for d in space.datasets):
         df[f"params_{prefix}"] = df.get(f"params_{prefix}", math.nan)
         df[f"params_{prefix}"] = df[f"params_{prefix}"].astype("Int64")
     return df.set_index("index", drop=False)

@@ -3,6 +3,8 @@
 Schema (that of `shared/data/nats_bench/tss.csv`): `index`, `arch`, then per dataset prefix
 `p` in (cifar10, cifar100, imagenet16): `p_test`, `p_test_12ep`, `params_p`; CIFAR-10 also has
 `cifar10_valid`, `cifar10_valid_test`, `cifar10_valid_train`, `cifar10_valid_train_time_s`.
+A space with ground truth for fewer datasets (`SearchSpace.datasets`) needs only `index`,
+`arch`, `p_test` and `params_p` of those (`SearchSpace.required_columns`).
 Optional columns: `cifar100_valid`, `imagenet16_valid` (mean over seeds, written by our
 importer), `*_valid_single_seed` and `hw_*` (HW-NAS-Bench figures, only in tables built from it).
 Empty cells mean "no result for this architecture"; they are never filled in.
@@ -20,19 +22,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gm_lab.benchmark.spaces import COLUMN_PREFIX, SpaceInfo
 from gm_lab.errors import CorruptDataError
+from gm_lab.spaces import COLUMN_PREFIX, SearchSpace
 
 _ACCURACY = re.compile(r"_(test|valid|train)(_|$)")
-REQUIRED_COLUMNS: tuple[str, ...] = (
-    "index",
-    "arch",
-    *(f"{p}_test" for p in COLUMN_PREFIX.values()),
-    *(f"params_{p}" for p in COLUMN_PREFIX.values()),
-)
 
 
-def read_table(path: Path, space: SpaceInfo) -> pd.DataFrame:
+def read_table(path: Path, space: SearchSpace) -> pd.DataFrame:
     """Read and validate a compact table; a truncated or malformed file raises, never half-loads."""
     path = Path(path)
     data = _read_bytes(path)
@@ -44,7 +40,7 @@ def read_table(path: Path, space: SpaceInfo) -> pd.DataFrame:
         df = pd.read_csv(io.BytesIO(data), on_bad_lines="error")
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
         raise CorruptDataError(str(path), f"cannot parse CSV ({exc})") from exc
-    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    missing = [c for c in space.required_columns() if c not in df.columns]
     if missing:
         raise CorruptDataError(str(path), f"missing columns {missing}")
     if len(df) != space.n_archs:
@@ -59,9 +55,14 @@ def read_table(path: Path, space: SpaceInfo) -> pd.DataFrame:
     problem = implausible(df, space)
     if problem:
         raise CorruptDataError(str(path), problem)
-    for prefix in COLUMN_PREFIX.values():
+    for prefix in _prefixes(space):
         df[f"params_{prefix}"] = df[f"params_{prefix}"].astype("Int64")
     return df.set_index("index", drop=False)
+
+
+def _prefixes(space: SearchSpace) -> list[str]:
+    """Column prefixes of the datasets the space has ground truth for."""
+    return [COLUMN_PREFIX[d] for d in space.datasets]
 
 
 def accuracy_columns(df: pd.DataFrame) -> list[str]:
@@ -69,7 +70,7 @@ def accuracy_columns(df: pd.DataFrame) -> list[str]:
     return [c for c in df.columns if _ACCURACY.search(c) and not c.endswith("_time_s")]
 
 
-def implausible(df: pd.DataFrame, space: SpaceInfo) -> str | None:
+def implausible(df: pd.DataFrame, space: SearchSpace) -> str | None:
     """Why the table cannot be NATS-Bench ground truth (row and column named), or None.
 
     Empty cells are fine where a whole architecture has no results (the official sample lists
@@ -91,14 +92,14 @@ def implausible(df: pd.DataFrame, space: SpaceInfo) -> str | None:
         if wrong.any():
             row = int(np.flatnonzero(wrong)[0])
             return f"row {row}, column {column!r}: accuracy {values[row]} is not in 0..100 %"
-    tests = [f"{p}_test" for p in COLUMN_PREFIX.values()]
+    tests = [f"{p}_test" for p in _prefixes(space)]
     known = np.isfinite(df[tests].to_numpy(dtype=float))
     partial = known.any(axis=1) & ~known.all(axis=1)
     if partial.any():
         row = int(np.flatnonzero(partial)[0])
         column = tests[int(np.flatnonzero(~known[row])[0])]
         return f"row {row}, column {column!r}: empty although the row has other test accuracies"
-    params = [f"params_{p}" for p in COLUMN_PREFIX.values()]
+    params = [f"params_{p}" for p in _prefixes(space)]
     no_params = known.all(axis=1) & ~np.isfinite(df[params].to_numpy(dtype=float)).all(axis=1)
     if no_params.any():
         row = int(np.flatnonzero(no_params)[0])

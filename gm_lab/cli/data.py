@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from pathlib import Path
 
 from gm_lab.benchmark import DATASETS, SPACES, Benchmark, normalise_dataset
@@ -114,9 +113,10 @@ def run_info(args: argparse.Namespace) -> int:
     bench = Benchmark.load(args.space, progress=True)
     summary = bench.summary(args.dataset)
     best = summary["best"]
-    print(f"NATS-Bench {summary['space'].upper()} / {summary['dataset']}")
+    print(f"{bench.space.display_name} / {summary['dataset']}")
     print(f"  source         {summary['source']}")
-    print(f"  schedule       hp={summary['hp']} epochs, test accuracy averaged over seeds")
+    if summary["hp"] is not None:
+        print(f"  schedule       hp={summary['hp']} epochs, test accuracy averaged over seeds")
     print(
         f"  architectures  {summary['n_archs']:,} "
         f"({summary['n_with_ground_truth']:,} with ground truth)"
@@ -162,12 +162,17 @@ def run_pack(args: argparse.Namespace) -> int:
 
 
 def _space_from_folder(path: Path) -> str:
-    match = re.search(r"NATS-(tss|sss)", path.resolve().name)
-    if match is None:
+    """The space whose official download `path` is, from the folder's name."""
+    name = path.resolve().name
+    official = {s.name: s.official_name for s in SPACES.specs() if s.official_name}
+    # NATS-tss-v1_0-3ffb9 -> any folder named NATS-tss...
+    found = next((space for space, o in official.items() if o.split("-v")[0] in name), None)
+    if found is None:
+        choices = "|".join(official)
         raise SystemExit(
-            f"gm-lab: error: cannot tell the space from {path.name!r}; pass --space tss|sss"
+            f"gm-lab: error: cannot tell the space from {path.name!r}; pass --space {choices}"
         )
-    return match.group(1)
+    return found
 
 
 def run_import(args: argparse.Namespace) -> int:

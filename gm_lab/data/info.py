@@ -14,7 +14,6 @@ import numpy as np
 
 from gm_lab.benchmark.benchmark import locate
 from gm_lab.benchmark.official import result_indices
-from gm_lab.benchmark.spaces import DATASETS, SPACES
 from gm_lab.benchmark.table import read_table
 from gm_lab.errors import DataMissingError
 from gm_lab.inputs.images import read_images
@@ -25,16 +24,13 @@ from gm_lab.paths import (
     origin_of,
 )
 from gm_lab.provenance import standin_donor
+from gm_lab.spaces import COLUMN_PREFIX, DATASETS, SPACES, get_space
 
 DEFAULT_BATCH = 64  # the probe's default minibatch: fewer images than this means a stand-in
 
-# What each part adds beyond the embedded default, and the command that fetches it.
+# What each dataset's images add beyond the embedded default, and the command that fetches them
+# (a search space says so itself: `SearchSpace.download`, `SearchSpace.download_adds`).
 _DOWNLOADS: dict[str, tuple[str, str]] = {
-    "tss": (
-        "tss",
-        "the official NATS-Bench TSS archive (the embedded table already has its figures)",
-    ),
-    "sss": ("sss", "NATS-Bench SSS ground truth: 32,768 channel configurations"),
     "cifar10": ("cifar10", "the full CIFAR-10 test set (10,000 images, exact pixels)"),
     "cifar100": ("cifar100", "CIFAR-100's own images (else CIFAR-10 images stand in)"),
     "ImageNet16-120": (
@@ -70,8 +66,8 @@ def data_sources() -> list[PartSource]:
 
 
 def _table_source(space: str) -> PartSource:
-    info = SPACES[space]
-    name, adds = _DOWNLOADS[space]
+    info = get_space(space)
+    name, adds = info.download, info.download_adds or None
     try:
         found = locate(info)
     except DataMissingError:
@@ -81,11 +77,12 @@ def _table_source(space: str) -> PartSource:
         detail = f"official folder, {n:,} architectures with results (imported on first use)"
     else:
         table = read_table(found.path, info)
-        n = int(np.isfinite(table["cifar10_test"].to_numpy(dtype=float)).sum())
+        first = f"{COLUMN_PREFIX[info.datasets[0]]}_test"
+        n = int(np.isfinite(table[first].to_numpy(dtype=float)).sum())
         detail = f"{len(table):,} architectures, {n:,} with results, {len(table.columns)} columns"
     user_side = found.origin not in ("embedded default", "cache")
-    complete = n == info.n_archs
-    wanted = not (user_side or (space == "tss" and complete))
+    complete = n == info.n_archs  # every architecture has results: a download adds none
+    wanted = name is not None and not (user_side or complete)
     return PartSource(
         f"{space} table",
         found.origin,

@@ -1,7 +1,7 @@
 """Our own PyTorch definitions of the NATS-Bench networks (TSS and SSS), no xautodl needed.
 
-`build_network` makes a seeded network; `count_params` gives its parameter count without
-building it.
+`build_network(space, ...)` makes a seeded network of any registered search space
+(`gm_lab.spaces`); `count_params` gives its parameter count (without building it for TSS/SSS).
 """
 
 from gm_lab.networks.build import build_network, count_parameters

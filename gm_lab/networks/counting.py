@@ -1,17 +1,16 @@
 """Parameter counts by closed-form arithmetic, without building a module.
 
 Building a TSS network takes milliseconds; counting all 15,625 x 3 this way takes well under a
-second. Each formula mirrors one class in `ops.py`/`tss.py`; the tests check them against the
-built modules and against the benchmark's own table.
+second. Each formula mirrors one class in `ops.py`/`tss.py`; the NATS-Bench spaces
+(`gm_lab.spaces.tss`, `gm_lab.spaces.sss`) count with them, and the tests check them against
+the built modules and against the benchmark's own table.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
-
-from gm_lab.networks.build import check_num_classes, check_space
-from gm_lab.networks.sss import SSS_CELL, parse_sss_arch
-from gm_lab.networks.tss import Genotype, parse_tss_arch, stage_layout, tss_channels
+from gm_lab.networks.build import check_space
+from gm_lab.networks.tss import Genotype, stage_layout
+from gm_lab.spaces import check_num_classes, get_space
 
 
 def _bn(c: int) -> int:
@@ -61,19 +60,9 @@ def network_params(channels: list[int], genotype: Genotype, num_classes: int) ->
     return total + _bn(c_prev) + c_prev * num_classes + num_classes
 
 
-@lru_cache(maxsize=1 << 16)  # room for every arch of both spaces (15,625 + 32,768)
-def _backbone(space: str, arch: str) -> tuple[int, int]:
-    """(parameters without the classifier, classifier input width); classes only add a Linear."""
-    if space == "tss":
-        channels, genotype = tss_channels(), parse_tss_arch(arch)
-    else:
-        channels, genotype = parse_sss_arch(arch), SSS_CELL
-    return network_params(channels, genotype, 0), channels[-1]
-
-
 def count_params(space: str, arch: str, num_classes: int) -> int:
-    """Learnable parameters of `build_network(space, arch, num_classes)`, without building it."""
+    """Learnable parameters of `build_network(space, arch, num_classes)`, by the space's
+    `count_params` (the NATS-Bench spaces use the formulas above, without building)."""
     check_space(space)
     check_num_classes(num_classes)
-    backbone, c_last = _backbone(space, arch)
-    return backbone + c_last * num_classes + num_classes
+    return get_space(space).count_params(arch, num_classes)

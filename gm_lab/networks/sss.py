@@ -1,4 +1,5 @@
-"""NATS-Bench size search space (SSS): arch strings of 5 channel counts and their network.
+"""NATS-Bench size search space (SSS): the network of an arch string of 5 channel counts
+(parsed by `gm_lab.spaces.sss`, torch-free, re-exported here).
 
 The size space fixes the cell to the best TSS cell and searches only the width of each of the
 5 cells (stage 1, reduction, stage 2, reduction, stage 3), e.g. `8:16:24:32:40`.
@@ -6,36 +7,25 @@ The size space fixes the cell to the best TSS cell and searches only the width o
 
 from __future__ import annotations
 
-from gm_lab.networks.tss import ArchStringError, CellNetwork, Genotype, parse_tss_arch
-
-SSS_CELL_ARCH = (
-    "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|"
-    "+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+from gm_lab.networks.tss import CellNetwork
+from gm_lab.spaces.base import ArchStringError
+from gm_lab.spaces.sss import (
+    SSS_CELL,
+    SSS_CELL_ARCH,
+    SSS_CHANNEL_CHOICES,
+    SSS_NUM_LAYERS,
+    parse_sss_arch,
 )
-SSS_CELL: Genotype = parse_tss_arch(SSS_CELL_ARCH)
-SSS_NUM_LAYERS = 5
-SSS_CHANNEL_CHOICES: tuple[int, ...] = tuple(range(8, 65, 8))
 
-
-def parse_sss_arch(arch: str) -> list[int]:
-    """Parse `c1:c2:c3:c4:c5` into channel counts, raising ArchStringError naming the problem."""
-    if not isinstance(arch, str):
-        raise ArchStringError(arch, f"expected a str, got {type(arch).__name__}")
-    parts = arch.split(":")
-    if len(parts) != SSS_NUM_LAYERS:
-        raise ArchStringError(
-            arch, f"expected {SSS_NUM_LAYERS} channel counts separated by ':', found {len(parts)}"
-        )
-    channels = []
-    for position, part in enumerate(parts, start=1):
-        if not part.isdigit() or int(part) not in SSS_CHANNEL_CHOICES:
-            raise ArchStringError(
-                arch,
-                f"channel count {position} is {part!r}; expected one of "
-                f"{', '.join(map(str, SSS_CHANNEL_CHOICES))}",
-            )
-        channels.append(int(part))
-    return channels
+__all__ = [
+    "SSS_CELL",
+    "SSS_CELL_ARCH",
+    "SSS_CHANNEL_CHOICES",
+    "SSS_NUM_LAYERS",
+    "ArchStringError",
+    "DynamicShapeTinyNet",
+    "parse_sss_arch",
+]
 
 
 class DynamicShapeTinyNet(CellNetwork):

@@ -1,8 +1,7 @@
-"""NATS-Bench topology search space (TSS, = NAS-Bench-201): arch strings, cell and network.
+"""NATS-Bench topology search space (TSS, = NAS-Bench-201): its cell and network.
 
-An arch string such as `|nor_conv_3x3~0|+|skip_connect~0|none~1|+|...~0|...~1|...~2|` lists, for
-nodes 1..3 of the cell, one `op~source` edge per earlier node. Parsing is strict so a typo fails
-loudly instead of silently building (and scoring) a different network.
+Arch strings are parsed by `gm_lab.spaces.tss` (torch-free; re-exported here), which is also
+the space's `SearchSpace`.
 """
 
 from __future__ import annotations
@@ -10,65 +9,34 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gm_lab.errors import GmLabError
-from gm_lab.networks.ops import OP_NAMES, ResNetBasicblock, make_op
-
-# One node: its incoming edges as (op name, source node); a genotype: nodes 1..3 in order.
-Node = tuple[tuple[str, int], ...]
-Genotype = tuple[Node, ...]
+from gm_lab.networks.ops import ResNetBasicblock, make_op
+from gm_lab.spaces.base import ArchStringError
+from gm_lab.spaces.tss import (
+    NUM_CELL_NODES,
+    Genotype,
+    Node,
+    genotype_to_str,
+    parse_tss_arch,
+)
 
 TSS_C = 16  # channels of the first stage
 TSS_N = 5  # cells per stage
-NUM_CELL_NODES = 3  # intermediate nodes in a cell (node 0 is the input)
 
-
-class ArchStringError(GmLabError, ValueError):
-    """An architecture string that does not describe a network of the search space."""
-
-    def __init__(self, arch: object, problem: str) -> None:
-        self.arch = arch
-        self.problem = problem
-        super().__init__(f"invalid arch string {arch!r}: {problem}")
-
-
-def parse_tss_arch(arch: str) -> Genotype:
-    """Parse a TSS arch string into its genotype, raising ArchStringError naming the problem."""
-    if not isinstance(arch, str):
-        raise ArchStringError(arch, f"expected a str, got {type(arch).__name__}")
-    parts = arch.split("+")
-    if len(parts) != NUM_CELL_NODES:
-        raise ArchStringError(
-            arch, f"expected {NUM_CELL_NODES} nodes separated by '+', found {len(parts)}"
-        )
-    return tuple(_parse_node(arch, part, node) for node, part in enumerate(parts, start=1))
-
-
-def _parse_node(arch: str, part: str, node: int) -> Node:
-    if len(part) < 2 or not (part.startswith("|") and part.endswith("|")):
-        raise ArchStringError(arch, f"node {node} {part!r} must be wrapped in '|'")
-    edges = part[1:-1].split("|")
-    if len(edges) != node:
-        raise ArchStringError(arch, f"node {node} needs {node} edge(s), found {len(edges)}")
-    parsed = []
-    for source, edge in enumerate(edges):
-        op, sep, src = edge.partition("~")
-        if not sep:
-            raise ArchStringError(arch, f"edge {edge!r} of node {node} is not 'op~source'")
-        if op not in OP_NAMES:
-            raise ArchStringError(
-                arch, f"unknown op {op!r} in node {node}; expected one of {', '.join(OP_NAMES)}"
-            )
-        if src != str(source):
-            raise ArchStringError(
-                arch, f"edge {source + 1} of node {node} must come from node {source}, got {src!r}"
-            )
-        parsed.append((op, source))
-    return tuple(parsed)
-
-
-def genotype_to_str(genotype: Genotype) -> str:
-    """The canonical arch string of a genotype (inverse of parse_tss_arch)."""
-    return "+".join("|" + "|".join(f"{op}~{src}" for op, src in node) + "|" for node in genotype)
+__all__ = [
+    "NUM_CELL_NODES",
+    "TSS_C",
+    "TSS_N",
+    "ArchStringError",
+    "CellNetwork",
+    "Genotype",
+    "InferCell",
+    "Node",
+    "TinyNetwork",
+    "genotype_to_str",
+    "parse_tss_arch",
+    "stage_layout",
+    "tss_channels",
+]
 
 
 def stage_layout(channels: list[int]) -> list[bool]:

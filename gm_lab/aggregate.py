@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.stats import rankdata
+
+from gm_lab.metrics import log_rank
 
 
 def log_rank_sum(columns: Sequence[np.ndarray]) -> np.ndarray:
@@ -44,6 +45,5 @@ def log_rank_sum(columns: Sequence[np.ndarray]) -> np.ndarray:
     if n == 0:
         return total
     for values in arrays:
-        values = np.where(np.isnan(values), -np.inf, values)
-        total += np.log(rankdata(values) / n)
+        total += log_rank(np.where(np.isnan(values), -np.inf, values))
     return total

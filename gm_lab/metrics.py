@@ -116,3 +116,15 @@ def correlations(
         if np.asarray(scores).size >= 10
         else float("nan"),
     }
+
+
+def log_rank(values: np.ndarray) -> np.ndarray:
+    """log(rank / n) of each value among `values` (1-D), ranks ascending with ties averaged and n
+    the number of non-NaN values; NaN stays NaN. The term of the population aggregations of
+    AZ-NAS and VKDNW_agg (gm_lab.aggregate); the GP operator `logrank` applies it per column."""
+    values = np.asarray(values, dtype=float)
+    out = np.full(values.shape, np.nan)
+    known = ~np.isnan(values)
+    if known.any():
+        out[known] = np.log(stats.rankdata(values[known]) / known.sum())
+    return out

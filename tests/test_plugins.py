@@ -284,3 +284,45 @@ def test_logrank_aggregates_components_as_az_nas_does() -> None:
     got = evaluate(parse("logrank(snip) + logrank(naswot)"), arrays)
     ranks_a, ranks_b = np.array([4.0, 1.0, 2.5, 2.5]), np.array([1.0, 4.0, 3.0, 2.0])
     assert got == pytest.approx(np.log(ranks_a / 4) + np.log(ranks_b / 4))
+
+
+def test_notebook_plugins_reach_worker_processes(scratch_proxies) -> None:
+    """Spawned probe workers import gm_lab afresh: the parent's own proxy and statistic are
+    shipped to them (gm_lab.plugins.shipping), so records and columns match in-process ones."""
+    from gm_lab.benchmark import Benchmark
+    from gm_lab.probe.runner import probe_many
+
+    @register_proxy("relu_modules", needs=Need.NETWORK, reference="test")
+    def relu_modules(ctx: ProxyContext) -> float:
+        return float(sum(type(m).__name__ == "ReLU" for m in ctx.network().modules()))
+
+    @register_statistic("W")
+    def w_total_l(b) -> float:
+        return float(b.W.sum())
+
+    bench = Benchmark.load("tss")
+    indices = [11, 284]
+    pooled = probe_many(
+        bench,
+        indices,
+        ProbeConfig(batch_size=8),
+        workers=2,
+        progress=False,
+        proxies=["relu_modules"],
+    ).load_arrays(indices, ["relu_modules"])
+    alone = probe_many(
+        bench, indices, ProbeConfig(batch_size=8, seed=1), workers=0, progress=False
+    ).load_arrays(indices)
+    assert "w_total_l" in pooled.layer_stats and "w_total_l" in alone.layer_stats
+    from gm_lab.networks import build_network
+
+    expected = [
+        float(
+            sum(
+                type(m).__name__ == "ReLU"
+                for m in build_network("tss", bench.arch(i), 10).modules()
+            )
+        )
+        for i in indices
+    ]
+    assert list(pooled.proxies["relu_modules"]) == expected

@@ -89,7 +89,7 @@ class SearchConfig:
         object.__setattr__(self, "init_depth", tuple(int(d) for d in self.init_depth))
         object.__setattr__(self, "exclude", tuple(sorted({int(i) for i in self.exclude})))
         object.__setattr__(self, "size_penalty", float(self.size_penalty))
-        object.__setattr__(self, "standalone", _standalone(self.standalone))
+        object.__setattr__(self, "standalone", _standalone(self.standalone, self.space))
         for name in ("cache_dir", "checkpoint_dir"):  # paths as text: the config is JSON-ready
             value = getattr(self, name)
             if value is not None:
@@ -199,10 +199,15 @@ class SearchConfig:
         return replace(self, **changes)
 
 
-def _standalone(names: tuple[str, ...] | str | None) -> tuple[str, ...]:
-    """The standalone proxies of a search, checked (None: the data-free ones)."""
+def _standalone(names: tuple[str, ...] | str | None, space: str) -> tuple[str, ...]:
+    """The standalone proxies of a search, checked (None: the architecture-only ones defined
+    on `space`, which cost nothing)."""
     if names is None:
-        return tuple(s.name for s in PROXIES.specs() if s.standalone and s.needs.rank == 0)
+        return tuple(
+            s.name
+            for s in PROXIES.specs()
+            if s.standalone and s.needs.rank == 0 and s.applies_to(space)
+        )
     names = (names,) if isinstance(names, str) else tuple(dict.fromkeys(names))
     for name in names:
         spec = PROXIES.get(name)

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import expit
-from scipy.stats import rankdata
+
+from gm_lab import metrics
 
 LIMIT = 1e300  # saturation bound: far beyond any real statistic, far below float64 overflow
 EXP_CLAMP = 50.0  # exp(x) is exp(min(x, 50)) ≈ 5.2e21 at most
@@ -220,16 +221,9 @@ def standardise(x: np.ndarray, layers: LayerMask) -> np.ndarray:
 
 
 def log_rank(x: np.ndarray) -> np.ndarray:
-    """log(rank / n) of each value among the architectures scored together (rows), ranks
-    ascending with ties averaged, n the number of non-NaN values (NaN stays NaN).
-
-    Population-relative, not a property of one network: the aggregation of AZ-NAS (Lee & Ham,
-    CVPR 2024) and VKDNW_agg, Σ_k log(rank_k / N), is a sum of these over their components.
-    """
-    out = np.full(x.shape, np.nan)
+    """log(rank / n) among the architectures scored together (rows), per column: see
+    `gm_lab.metrics.log_rank`. Population-relative, not a property of one network."""
+    out = np.empty(x.shape)
     for column in range(x.shape[1]):
-        values = x[:, column]
-        known = ~np.isnan(values)
-        if known.any():
-            out[known, column] = np.log(rankdata(values[known]) / known.sum())
+        out[:, column] = metrics.log_rank(x[:, column])
     return out

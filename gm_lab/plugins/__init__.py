@@ -55,12 +55,14 @@ def register_proxy(
     sign: Sign = 1,
     version: str | None = None,
     products: str | None = None,
+    spaces: str | None = None,
     replace: bool = False,
 ) -> Callable[[ProxyFunction], ProxyFunction]:
     """Register the decorated function `fn(ctx: ProxyContext) -> float` as proxy `name`.
 
     `products` (space separated) is for gm_lab's own proxies computed inside the probe's
-    shared passes; leave it out for a standalone proxy. `version` defaults to a digest of the
+    shared passes; leave it out for a standalone proxy. `spaces` (space separated) limits it to
+    the search spaces it is defined on. `version` defaults to a digest of the
     function's code (its module's, when it has a file), so editing the code refreshes cached
     values. `replace=True` redefines a name (re-running a notebook cell).
     """
@@ -88,6 +90,7 @@ def register_proxy(
             products=None if products is None else frozenset(products.split()),
             doc=(fn.__doc__ or "").strip(),
             module=getattr(fn, "__module__", ""),
+            spaces=None if spaces is None else frozenset(spaces.split()),
         )
         PROXIES.register(spec, replace=replace)
         return fn

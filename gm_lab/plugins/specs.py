@@ -120,6 +120,8 @@ class ProxySpec:
       never invalidates any other cached value.
     - `version`: changes whenever the code computing the proxy changes (by default derived
       from the code of its module, see gm_lab.plugins.fingerprint).
+    - `spaces`: the search spaces the proxy is defined on (None: any); elsewhere it is NaN and
+      searches leave it out of their terminals.
     """
 
     name: str
@@ -131,16 +133,19 @@ class ProxySpec:
     products: frozenset[str] | None = None
     doc: str = ""
     module: str = ""
+    spaces: frozenset[str] | None = None  # the search spaces it is defined on (None: any)
 
     @property
     def standalone(self) -> bool:
         return self.products is None
 
+    def applies_to(self, space: str) -> bool:
+        return self.spaces is None or space in self.spaces
+
     @property
     def summary(self) -> str:
         """The first sentence of the docstring."""
-        first = self.doc.split("\n\n")[0].replace("\n", " ").strip()
-        return first
+        return " ".join(self.doc.split("\n\n")[0].split())
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -151,6 +156,7 @@ class ProxySpec:
             "reference": self.reference,
             "version": self.version,
             "standalone": self.standalone,
+            "spaces": sorted(self.spaces) if self.spaces is not None else None,
             "module": self.module,
             "summary": self.summary,
         }

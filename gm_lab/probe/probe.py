@@ -706,6 +706,9 @@ def score_proxy(spec: ProxySpec, ctx: ProxyContext) -> float:
     """One proxy's value. A numerical failure (singular matrix, ...) gives NaN, not an error;
     so does a network lacking what the proxy reads or on which its own pass fails, with a
     `ProxyUnavailableWarning` saying why."""
+    if ctx.space and not spec.applies_to(ctx.space):
+        where = ", ".join(sorted(spec.spaces or ()))
+        return _unavailable(spec.name, f"it is defined on {where}, not {ctx.space}")
     try:
         with np.errstate(all="ignore"):
             return float(spec.compute(ctx))

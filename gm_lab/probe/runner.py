@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from gm_lab.errors import GmLabError
 from gm_lab.inputs import Minibatch, StandInImagesWarning
-from gm_lab.plugins import PROXIES
+from gm_lab.plugins import PROXIES, shipping
 from gm_lab.probe.allocator import keep_freed_memory
 from gm_lab.probe.cache import ProbeCache, input_identity
 from gm_lab.probe.probe import (
@@ -162,11 +162,12 @@ def _run_pool(
         max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_init_worker,
-        initargs=(config, os.getpid()),
+        initargs=(config, os.getpid(), shipping.pack()),
     )
     finished = False
     try:
-        futures = {pool.submit(_probe_task, i, a, config, probe, expected): (i, a) for i, a in jobs}
+        task = partial(_probe_task, config=config, probe=probe, expected=expected)
+        futures = {pool.submit(task, i, a): (i, a) for i, a in jobs}
         for future in cf.as_completed(futures):
             index, arch = futures[future]
             yield _checked(index, arch, future.result)
@@ -197,9 +198,11 @@ def _run_dask(
 ) -> Generator[ProbeRecord, None, None]:
     from dask.distributed import as_completed
 
+    plugins = shipping.pack()
     with _dask_client(scheduler, workers) as client:
         futures = [
-            client.submit(_probe_task, i, a, config, probe, expected, pure=False) for i, a in jobs
+            client.submit(_probe_task, i, a, config, probe, expected, plugins, pure=False)
+            for i, a in jobs
         ]
         owner = {f.key: job for f, job in zip(futures, jobs, strict=True)}
         try:
@@ -268,9 +271,11 @@ def _worker_inputs(config: ProbeConfig) -> tuple[Minibatch, Minibatch]:
     return _INPUTS[key]
 
 
-def _init_worker(config: ProbeConfig, parent: int) -> None:
-    """Pool worker set-up: one torch thread, Ctrl-C left to the parent, freed memory kept for
-    the next probe (gm_lab.probe.allocator), inputs loaded."""
+def _init_worker(config: ProbeConfig, parent: int, plugins: bytes) -> None:
+    """Pool worker set-up: the parent's own plug-ins registered (a notebook's proxy or space),
+    one torch thread, Ctrl-C left to the parent, freed memory kept for the next probe
+    (gm_lab.probe.allocator), inputs loaded."""
+    shipping.unpack(plugins)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     exit_with_parent(parent)  # the pid from the parent: it may be gone before this runs
     torch.set_num_threads(1)
@@ -294,13 +299,21 @@ def exit_with_parent(parent: int, every: float = 0.5) -> threading.Thread:
 
 
 def _probe_task(
-    index: int, arch: str, config: ProbeConfig, probe: ProbeFn, expected: dict[str, Any]
+    index: int,
+    arch: str,
+    config: ProbeConfig,
+    probe: ProbeFn,
+    expected: dict[str, Any],
+    plugins: bytes | None = None,
 ) -> ProbeRecord:
-    """One architecture in a worker (pool or Dask; Dask workers have no initializer).
+    """One architecture in a worker (pool or Dask; Dask workers have no initializer, so they
+    get the parent's own plug-ins with each task: `plugins`, from gm_lab.plugins.shipping).
 
     A worker whose data differs from the parent's (a remote Dask worker without the images,
     say) refuses to probe: its numbers would be stored under the parent's input provenance.
     """
+    if plugins is not None:
+        shipping.unpack(plugins)
     torch.set_num_threads(1)
     batch, noise = _worker_inputs(config)
     found = input_identity(batch.provenance())

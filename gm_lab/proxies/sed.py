@@ -450,6 +450,7 @@ def sed_like_table() -> np.ndarray:
         "our derivation from the principles of SED (Wu et al., AAAI 2025, arXiv 2411.06236); "
         "not the paper's formula, which was not reachable"
     ),
+    spaces="tss",
 )
 def sed_like(ctx: ProxyContext) -> float:
     """Data-free local Gaussian entropy from the cell alone (SED-inspired, not SED's formula).
@@ -457,6 +458,4 @@ def sed_like(ctx: ProxyContext) -> float:
     The local entropy of the 3x3xC window propagated through the cell under Gaussian
     assumptions (pools and 1x1 convs lower it, 3x3 convs raise it, excess skips dominate),
     averaged over the 17 blocks."""
-    if ctx.space != "tss":
-        raise ValueError(f"sed_like is defined on the TSS cell space only, not {ctx.space!r}")
     return float(sed_like_table()[cell_index(parse_cell(ctx.arch))])

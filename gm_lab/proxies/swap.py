@@ -86,7 +86,7 @@ def swap(ctx: ProxyContext) -> float:
     return float(sum(counts) / len(counts))
 
 
-@register_proxy("swap_reg", needs=Need.FORWARD, sign=1, reference=REFERENCE)
+@register_proxy("swap_reg", needs=Need.FORWARD, sign=1, reference=REFERENCE, spaces="tss sss")
 def swap_reg(ctx: ProxyContext) -> float:
     """Regularised SWAP: SWAP × exp(−(P_k − μ)²/σ), P_k the parameters in thousands, μ and σ
     derived from the search space's size range (Peng et al., ICLR 2024).

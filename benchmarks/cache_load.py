@@ -7,7 +7,8 @@ records 41 statistics per layer and 15 proxies) are written to a temporary cache
 cold (every record file read and verified, pack built), warm in a new `ProbeCache` (the pack
 read back, record files only stat'ed), after one more record arrived (pack + one file), and
 again in the same object. If the default cache (`gm-lab probe` at batch 64) holds real records,
-loading those is timed too. The target is < 2 s for 1,000 architectures.
+loading those is timed too. The target is < 2 s for 1,000 architectures. The first line printed
+is the run's provenance (benchmarks/_provenance.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _provenance import header
 
 from gm_lab.probe.cache import ProbeCache
 from gm_lab.probe.record import ProbeConfig, ProbeRecord
@@ -51,6 +53,7 @@ def main() -> None:
     parser.add_argument("--stats", type=int, default=41)
     parser.add_argument("--proxies", type=int, default=15)
     args = parser.parse_args()
+    print(header(__file__, "tss", ["cifar10"], {"synthetic_records": 0}), flush=True)
     rng = np.random.default_rng(0)
     config = ProbeConfig(space="tss", dataset="cifar10", batch_size=64, seed=0)
     with tempfile.TemporaryDirectory() as tmp:

@@ -9,6 +9,9 @@ probe cache filled by `python benchmarks/quality.py probe`):
 Each edit is sent as the front end sends it (a `proposal` trait holding the JSON tree), so the
 time covers validation, rescoring, correlations, scatter rows, trait updates and the JSON
 of the rows the browser receives (without a kernel's comm: its transfer is not included).
+R is quality.py's with `--use-final-test`, the one its recorded figures probed (a timing: which
+1,000 architectures does not matter). The first line printed is the run's provenance
+(benchmarks/_provenance.py).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from _provenance import header
 from quality import build_parser, make_plan, random_split
 
 from gm_lab.benchmark import Benchmark
@@ -42,9 +46,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=30)
     args = parser.parse_args()
-    plan_args = build_parser().parse_args(["probe"])  # the samples quality.py probed
+    plan_args = build_parser().parse_args(["probe", "--use-final-test"])  # as probed for R
     bench = Benchmark.load("tss")
     plan = make_plan(bench, plan_args)
+    config = plan.configs["cifar10"]
+    seeds = {"sample": config.seed, "random_sample": 0, "probe": config.probe_seed}
+    print(header(__file__, "tss", ["cifar10"], seeds, bench=bench, final_test="included"))
     arrays, truth, _ = random_split(bench, plan, "cifar10")
     explorer = ProxyExplorer([Split("cifar10", "heldout", arrays, truth)])
     trees = [to_json(parse(text)) for text in EDITS]

@@ -8,7 +8,8 @@ float64[1000, 83] per statistic) and random expressions from DEAP's genHalfAndHa
 seeded) as GP would draw them. Timed per expression: `evaluate` + Kendall τ against a random
 ground truth (what GP fitness costs), and separately `canonical_key` (the fitness-cache key);
 then the same for large trees (genFull, depth 6), as bloated late-generation GP trees are.
-Target: ≥ 300 expressions per second.
+Target: ≥ 300 expressions per second. The first line printed is the run's provenance
+(benchmarks/_provenance.py; no benchmark table is read, the data are synthetic).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import random
 import time
 
 import numpy as np
+from _provenance import header
 from deap import gp
 
 from gm_lab.expressions import PSET, canonical_key, evaluate, prepare, proxy_names, stat_names
@@ -52,6 +54,8 @@ def main() -> None:
     parser.add_argument("--exprs", type=int, default=2000, help="random expressions")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    seeds = {"synthetic_data": args.seed, "expressions": args.seed}
+    print(header(__file__, "tss", [], seeds), flush=True)
 
     rng = np.random.default_rng(args.seed)
     arrays = synthetic_arrays(args.n, args.layers, rng)

@@ -31,7 +31,8 @@ each; a single process may use both cores):
 Like the runner's pool workers, the process keeps freed memory (gm_lab.probe.allocator).
 Prints median/max seconds per architecture, the peak RSS (ru_maxrss) after the probe runs and
 after the comparisons, and the load average (the machine is shared: other jobs slow 2-thread
-runs most, as a parallel region waits for a busy core).
+runs most, as a parallel region waits for a busy core). The first line printed is the run's
+provenance (benchmarks/_provenance.py).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from unittest import mock
 import numpy as np
 import torch
 import torch.nn.functional as F
+from _provenance import header
 from torch import nn
 
 from gm_lab.benchmark.spaces import NUM_CLASSES
@@ -352,6 +354,8 @@ def main() -> None:
     warnings.simplefilter("ignore")
     keep_freed_memory()  # as the runner's pool workers do (gm_lab.probe.allocator)
     config = ProbeConfig(space="tss", dataset="cifar10", batch_size=args.batch_size)
+    seeds = {"architecture_sample": args.seed, "network": config.seed}
+    print(header(__file__, config.space, [config.dataset], seeds), flush=True)
     batch, noise = default_inputs(config)
     archs = random_tss_archs(args.n, args.seed)
     print(

@@ -13,17 +13,29 @@ The architectures, per dataset D in CIFAR-10, CIFAR-100, ImageNet16-120:
   --sample mixed --n SEARCH_N --seed 0` draws when R and D's stratified held-out sample are
   kept out of it (`SearchConfig.exclude`); the held-out samples and R stay the same.
 
+None of these samples takes an architecture of the final test set (`gm_lab.sampling.
+final_test_indices`: 1,000 TSS architectures kept for the headline figures). `--use-final-test`
+gives the old samples, drawn among all architectures: what the recorded figures used. The
+committed benchmarks/quality*.json were produced before that rule (and before results carried
+their provenance); they stay as they are, and repeating them takes `--use-final-test` (an
+`evolve` into one of them without it is refused: its runs' R differs from the new one).
+
 Three steps, each resumable (the probe cache keeps what is done):
 
     export GM_LAB_DATA=../shared/data
     python benchmarks/quality.py probe        # ~1.3 k archs per dataset, 2 workers
     python benchmarks/quality.py literature   # classic proxies' Spearman ρ on R vs published
-    python benchmarks/quality.py evolve --seeds 0 1 2 --out benchmarks/quality.json
+    python benchmarks/quality.py evolve --seeds 0 1 2 --out quality-new.json
 
 (`--search-sample mixed --search-n 600` on `probe` and `evolve` for the mixed search sample.)
 
 `evolve` prints the per-dataset table (mean ± std over GP seeds, every classic proxy on the
-same architectures) and the transfer table, and saves every run's numbers as JSON.
+same architectures) and the transfer table, and saves every run's numbers as JSON. Every step's
+output starts with the run's provenance line, which `evolve` repeats above its tables
+(benchmarks/_provenance.py: gm_lab version and commit, probe version, library versions, table
+fingerprint, seeds, final test set rule, command). In the JSON each run carries the
+`"provenance"` of the command that ran it, and the file's top-level `"provenance"` is that of
+the last command that wrote it (which may have filled in older runs' transfer scores).
 """
 
 from __future__ import annotations
@@ -33,11 +45,12 @@ import json
 import math
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _provenance import describe, record
 
 from gm_lab.benchmark import DATASETS, Benchmark
 from gm_lab.evolution import Search, SearchConfig
@@ -46,7 +59,7 @@ from gm_lab.expressions import parse, score_expression
 from gm_lab.metrics import kendall, spearman
 from gm_lab.probe.cache import ProbeCache
 from gm_lab.probe.runner import probe_many
-from gm_lab.sampling import SAMPLE_KINDS, Sample, random_sample
+from gm_lab.sampling import SAMPLE_KINDS, Sample, final_test_indices, random_sample
 
 PUBLISHED_SPEARMAN = {  # Abdelfattah et al. ICLR 2021 Table 1 (all of NAS-Bench-201, batch 64)
     "synflow": (0.74, 0.76, 0.75),
@@ -59,6 +72,8 @@ PUBLISHED_SPEARMAN = {  # Abdelfattah et al. ICLR 2021 Table 1 (all of NAS-Bench
     "params": (0.75, None, None),  # Abdelfattah et al. Table 1 (#params)
 }
 SHORT = {"cifar10": "C10", "cifar100": "C100", "ImageNet16-120": "IN16"}
+SPACE = "tss"
+SAMPLE_SEED = 0  # the search and stratified held-out samples' seed, and R's
 
 
 @dataclass
@@ -68,6 +83,8 @@ class Plan:
     configs: dict[str, SearchConfig]
     samples: dict[str, tuple[Sample, Sample]]  # dataset -> (search, stratified held-out)
     random: Sample
+    final_test: str = "excluded"  # "included": the samples could take the final test set
+    provenance: dict[str, Any] = field(default_factory=dict)  # this command's (set by main)
 
     def indices(self, dataset: str) -> np.ndarray:
         search, heldout = self.samples[dataset]
@@ -82,10 +99,11 @@ def make_plan(bench: Benchmark, args: argparse.Namespace) -> Plan:
             sample="stratified",
             n_search=args.search,
             n_heldout=args.heldout,
-            seed=0,
+            seed=SAMPLE_SEED,
             pop=args.pop,
             gens=args.gens,
             workers=args.workers,
+            use_final_test=args.use_final_test,
         )
         search, heldout = draw_samples(bench, config)
         assert heldout is not None
@@ -94,7 +112,9 @@ def make_plan(bench: Benchmark, args: argparse.Namespace) -> Plan:
     shared = bench.accuracy("cifar10").copy()
     for dataset in DATASETS[1:]:
         shared[~np.isfinite(bench.accuracy(dataset))] = np.nan
-    rand = random_sample(shared, args.random, seed=0, exclude=np.unique(taken))
+    if not args.use_final_test:
+        taken = np.concatenate([taken, final_test_indices(SPACE)])
+    rand = random_sample(shared, args.random, seed=SAMPLE_SEED, exclude=np.unique(taken))
     if args.search_sample != "stratified":
         for dataset in DATASETS:
             heldout = samples[dataset][1]
@@ -107,7 +127,13 @@ def make_plan(bench: Benchmark, args: argparse.Namespace) -> Plan:
             )
             search, _ = draw_samples(bench, config)
             configs[dataset], samples[dataset] = config, (search, heldout)
-    return Plan(configs, samples, rand)
+    return Plan(configs, samples, rand, "included" if args.use_final_test else "excluded")
+
+
+def seeds(config: SearchConfig, gp_seed: int | None = None) -> dict[str, int | None]:
+    """The seeds a provenance block records: samples, R, probe (and a run's GP seed)."""
+    out = {"sample": config.seed, "random_sample": SAMPLE_SEED, "probe": config.probe_seed}
+    return out if gp_seed is None else {**out, "gp": gp_seed}
 
 
 def cmd_probe(bench: Benchmark, plan: Plan, args: argparse.Namespace) -> None:
@@ -145,7 +171,10 @@ def cmd_literature(bench: Benchmark, plan: Plan, args: argparse.Namespace) -> No
     datasets = args.datasets
     first = datasets[0]
     order = sorted(table[first], key=lambda p: -abs(table[first][p][0]))
-    print(f"TSS, random held-out sample R: n={len(plan.random)} (seed 0), batch 64, probe seed 0")
+    print(
+        f"TSS, random held-out sample R: n={len(plan.random)} (seed {SAMPLE_SEED}, final test "
+        f"set {plan.final_test}), batch 64, probe seed 0"
+    )
     for dataset in args.datasets:
         print(f"- {dataset} inputs: {sources[dataset]}")
     head = " | ".join(f"{SHORT[d]} ρ | {SHORT[d]} τ | {SHORT[d]} published ρ" for d in datasets)
@@ -195,6 +224,9 @@ def run_one(
         out[f"classic_{split}"] = {p: kendall(v, truth) for p, v in arrays.proxies.items()}
     out["transfer"] = {}
     fill_transfer(bench, plan, out)
+    out["provenance"] = record(
+        __file__, SPACE, datasets, seeds(config, seed), bench=bench, final_test=plan.final_test
+    )
     return out
 
 
@@ -259,6 +291,7 @@ def print_tables(runs: list[dict[str, Any]], datasets: list[str]) -> None:
 def cmd_evolve(bench: Benchmark, plan: Plan, args: argparse.Namespace) -> None:
     out = Path(args.out)
     runs: list[dict[str, Any]] = json.loads(out.read_text())["runs"] if out.exists() else []
+    check_same_rule(out, runs, plan.final_test)
     for run in runs:  # transfers whose target dataset was probed after the run
         fill_transfer(bench, plan, run)
     done = {(r["dataset"], r["seed"]) for r in runs}
@@ -273,9 +306,28 @@ def cmd_evolve(bench: Benchmark, plan: Plan, args: argparse.Namespace) -> None:
                 flush=True,
             )
             runs.append(run)
-            out.write_text(json.dumps({"runs": runs}, indent=1))  # each run kept at once
-    out.write_text(json.dumps({"runs": runs}, indent=1))
+            save(out, runs, plan)  # each run kept at once
+    save(out, runs, plan)
+    print(f"\n{describe(plan.provenance)}")
     print_tables(runs, args.datasets)
+
+
+def save(out: Path, runs: list[dict[str, Any]], plan: Plan) -> None:
+    out.write_text(json.dumps({"runs": runs, "provenance": plan.provenance}, indent=1))
+
+
+def check_same_rule(out: Path, runs: list[dict[str, Any]], final_test: str) -> None:
+    """Refuse to add runs to a file whose runs drew their samples under the other final test
+    set rule (their R differs). A run without provenance predates the rule: "included"."""
+    rules = [(r.get("provenance") or {}).get("final_test", "included") for r in runs]
+    other = sum(rule != final_test for rule in rules)
+    if other:
+        hint = "drop --use-final-test" if final_test == "included" else "add --use-final-test"
+        raise SystemExit(
+            f"{out}: {other} of its {len(runs)} runs drew their samples with the final test set "
+            f"{'excluded' if final_test == 'included' else 'included'}, this command with it "
+            f"{final_test}: their samples differ. Write to another --out, or {hint}."
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -301,13 +353,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--joint", help="evolve: fitness = mean τ on each dataset and this one (same archs)"
     )
+    parser.add_argument(
+        "--use-final-test",
+        action="store_true",
+        help="let the samples take the final test set: the old samples, which the recorded "
+        "figures (benchmarks/quality*.json) used",
+    )
     return parser
 
 
 def main() -> None:
     args = build_parser().parse_args()
-    bench = Benchmark.load("tss")
+    bench = Benchmark.load(SPACE)
     plan = make_plan(bench, args)
+    config = plan.configs[DATASETS[0]]
+    plan.provenance = record(
+        __file__, SPACE, DATASETS, seeds(config), bench=bench, final_test=plan.final_test
+    )
+    print(describe(plan.provenance), flush=True)
     {"probe": cmd_probe, "literature": cmd_literature, "evolve": cmd_evolve}[args.step](
         bench, plan, args
     )

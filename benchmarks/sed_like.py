@@ -33,15 +33,13 @@ import argparse
 import json
 import os
 import platform
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _provenance import record
 
-import gm_lab
 from gm_lab.benchmark import DATASETS, Benchmark
 from gm_lab.metrics import kendall, spearman
 from gm_lab.proxies.sed import (
@@ -122,40 +120,23 @@ def monotonicity(codes: np.ndarray, scores: np.ndarray, acc: np.ndarray) -> list
     return out
 
 
-def git(*args: str) -> str | None:
-    root = Path(__file__).resolve().parents[1]
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(root), *args],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"},
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() if out.returncode == 0 else None
-
-
-def provenance(args: argparse.Namespace, bench: Benchmark) -> dict[str, Any]:
-    status = git("status", "--porcelain", "--untracked-files=no", "--", "gm_lab", "benchmarks")
-    return {
-        "command": [sys.executable, *sys.argv],
-        "gm_lab_version": gm_lab.__version__,
-        "git_commit": git("rev-parse", "HEAD"),
-        "git_dirty_gm_lab_or_benchmarks": None if status is None else bool(status),
-        "seeds": {"benchmark_sample": args.seed, "network": None, "data": None},
-        "sample": (
-            f"numpy.random.default_rng({args.seed}).choice(15625, {args.n}, replace=False) "
-            "over the benchmark's index order"
-        ),
-        "ground_truth": {"source": bench.source, "split": "test", "hp": bench.space.hp},
-        "numpy": np.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
+def provenance(
+    args: argparse.Namespace, argv: list[str] | None, bench: Benchmark
+) -> dict[str, Any]:
+    """`run_provenance` of this run (benchmarks/_provenance.py: versions, commit, table
+    fingerprint, seeds, command; nothing probed, and the sample may hold final test set
+    architectures), plus how the sample was drawn, the ground truth read and the machine."""
+    seeds = {"benchmark_sample": args.seed, "network": None, "data": None}
+    block = record(
+        __file__, "tss", DATASETS, seeds, argv, bench, final_test="included", probe=False
+    )
+    block["sample"] = (
+        f"numpy.random.default_rng({args.seed}).choice(15625, {args.n}, replace=False) "
+        "over the benchmark's index order"
+    )
+    block["ground_truth"] = {"source": bench.source, "split": "test", "hp": bench.space.hp}
+    block["machine"] = {"platform": platform.platform(), "cpu_count": os.cpu_count()}
+    return block
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -198,7 +179,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             name: correlations(values, bench, dev) for name, values in by_variant.items()
         },
         "monotonicity": monotonicity(codes, scores, bench.accuracy("cifar10")),
-        "provenance": provenance(args, bench),
+        "provenance": provenance(args, argv, bench),
     }
     report(result, args)
     if args.json:

@@ -7,7 +7,8 @@ It probes a small sample once (cached), then runs a GP search for as long as ask
 `--every` minutes and at the end: elapsed time, generation, resident memory of this process, and
 the checkpoint's size. A leak shows as a resident memory that keeps climbing once the population
 has settled; a checkpoint that grows without bound shows in the last column (the event history
-grows by design: about one kilobyte per generation).
+grows by design: about one kilobyte per generation). The first line printed is the run's
+provenance (benchmarks/_provenance.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import time
 from pathlib import Path
 
 import psutil
+from _provenance import header
 
 from gm_lab.evolution import Search, SearchConfig
 from gm_lab.evolution.checkpoint import checkpoint_path
@@ -41,6 +43,9 @@ def main() -> None:
         gens=10**9,  # stopped by the clock, not the budget
         checkpoint_dir=str(folder),
     )
+    seeds = {"sample": config.seed, "gp": config.run_seed, "probe": config.probe_seed}
+    final_test = "included" if config.use_final_test else "excluded"
+    print(header(__file__, config.space, config.datasets, seeds, final_test=final_test))
     search = Search(config, progress=True)
     search.prepare()
     me = psutil.Process()

@@ -6,7 +6,6 @@ input kind, seed, probe version), so a cache written under one key is never read
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
 from collections.abc import Iterable
@@ -17,12 +16,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-# The modules whose code computes probe numbers, relative to the gm_lab package folder. A
-# required one that is missing is an error; the others are hashed when present (the proxies
-# are moving from probe/proxies.py to one file each under proxies/, with products.py and the
-# statistic functions' statistics.py).
+from gm_lab.plugins.fingerprint import files_digest
+
+# The modules whose code computes the records' numbers, relative to the gm_lab package folder
+# (a missing one is an error), plus the files of the shared-pass proxies (`_shared_proxy_files`).
 PROBE_SOURCES = (
     "probe/probe.py",
+    "probe/products.py",
     "probe/statistics.py",
     "probe/batchnorm.py",
     "probe/convolution.py",
@@ -30,21 +30,22 @@ PROBE_SOURCES = (
     "probe/backward_split.py",
     "probe/patching.py",
     "probe/torch_internals.py",
+    "statistics.py",
+    "proxies/_common.py",
     "networks/*.py",
+    "spaces/*.py",
     "inputs/minibatch.py",
     "inputs/images.py",
-)
-PROBE_SOURCES_IF_PRESENT = (
-    "probe/products.py",
-    "probe/proxies.py",
-    "proxies/*.py",
-    "statistics.py",
 )
 
 
 def probe_source_files(package: Path | None = None) -> list[Path]:
-    """The files of `PROBE_SOURCES` (sorted within each glob), then those of
-    `PROBE_SOURCES_IF_PRESENT` that exist, under `package` (default: this gm_lab)."""
+    """The files of `PROBE_SOURCES` (sorted within each glob) and of gm_lab's shared-pass
+    proxies, under `package` (default: this gm_lab).
+
+    Standalone proxies are not among them: their values are cached apart under versions of
+    their own (gm_lab.probe.columns), so adding or editing one leaves every record valid.
+    """
     root = Path(__file__).resolve().parents[1] if package is None else Path(package)
     files: list[Path] = []
     for pattern in PROBE_SOURCES:
@@ -55,60 +56,26 @@ def probe_source_files(package: Path | None = None) -> list[Path]:
                 "missing: reinstall gm_lab (its wheel and sdist ship the .py files)"
             )
         files += found
-    for pattern in PROBE_SOURCES_IF_PRESENT:
-        files += sorted(root.glob(pattern))
-    return files
+    return files + [root / f for f in _shared_proxy_files() if (root / f).is_file()]
 
 
-def probe_version(sources: Iterable[Path | str] | None = None, length: int = 12) -> str:
-    """Short SHA-256 over the code of `sources` (paths; default `probe_source_files()`).
+def _shared_proxy_files() -> list[str]:
+    """gm_lab's own proxies computed in the shared passes, as paths inside the package (read
+    from the torch-free registry)."""
+    from gm_lab.plugins import PROXIES
 
-    Why the syntax tree, not the bytes: a cache must be invalidated when the code computing its
-    numbers changes, and only then. Each file is parsed (never imported: this module stays
-    torch-free) and reduced to its syntax tree without docstrings or other bare string
-    statements; comments and layout never reach the tree. The tree is written out by
-    `_canonical`, not `ast.dump`, whose text differs between Python versions for the same code
-    (3.12 added empty `type_params`, 3.13 omits empty fields). Any change of code, even one
-    that cannot change a number (a renamed local), gives a new version: a needless re-probe
-    is cheap next to a stale cache. The files' digests are sorted, so moving a module does not
-    change it.
-    """
-    paths = probe_source_files() if sources is None else [Path(p) for p in sources]
-    digests = sorted(_code_digest(p.read_text(encoding="utf-8"), str(p)) for p in paths)
-    return hashlib.sha256("".join(digests).encode()).hexdigest()[:length]
-
-
-def _code_digest(source: str, filename: str = "<source>") -> str:
-    tree = ast.parse(source, filename)
-    for node in ast.walk(tree):
-        for name in ("body", "orelse", "finalbody"):
-            body = getattr(node, name, None)
-            if isinstance(body, list):
-                setattr(node, name, [s for s in body if not _is_bare_string(s)])
-    return hashlib.sha256(_canonical(tree).encode()).hexdigest()
-
-
-def _is_bare_string(stmt: object) -> bool:
-    """A docstring, or any other string statement (no effect on what the code computes)."""
-    return (
-        isinstance(stmt, ast.Expr)
-        and isinstance(stmt.value, ast.Constant)
-        and isinstance(stmt.value.value, str)
+    modules = {s.module for s in PROXIES.specs() if not s.standalone}
+    return sorted(
+        m.removeprefix("gm_lab.").replace(".", "/") + ".py"
+        for m in modules
+        if m.startswith("gm_lab.")
     )
 
 
-def _canonical(node: object) -> str:
-    """The tree as text: node types and their non-empty fields, no positions."""
-    if isinstance(node, ast.AST):
-        fields = (
-            f"{name}={_canonical(value)}"
-            for name in node._fields
-            if (value := getattr(node, name, None)) is not None and value != []
-        )
-        return f"{type(node).__name__}({', '.join(fields)})"
-    if isinstance(node, list):
-        return f"[{', '.join(_canonical(item) for item in node)}]"
-    return repr(node)
+def probe_version(sources: Iterable[Path | str] | None = None, length: int = 12) -> str:
+    """Short digest (gm_lab.plugins.fingerprint) over the code of `sources` (paths; default
+    `probe_source_files()`): what computes the records' numbers."""
+    return files_digest(probe_source_files() if sources is None else sources, length)
 
 
 # PROBE_VERSION, derived on first use (parsing the sources takes about half a second):

@@ -9,9 +9,15 @@ from torch import nn
 
 from gm_lab.networks import build_network
 from gm_lab.probe import probe as probe_module
+from gm_lab.probe import torch_internals
 from gm_lab.probe.backward_split import split_backward
 from gm_lab.probe.probe import _forward, _lean_second_order
 from gm_lab.probe.products import grasp_by_invariance, grasp_exact
+
+# What only the fast path does (GM_LAB_TORCH_FALLBACK=1 runs the public path instead).
+fast_path_only = pytest.mark.skipif(
+    not torch_internals.fast_path_available(), reason="torch's private autograd API is off"
+)
 
 
 class _Reduction(nn.Module):
@@ -45,7 +51,9 @@ def _setup() -> tuple[_Reduction, torch.Tensor, list[torch.Tensor]]:
 
 def test_split_gives_one_backwards_gradients_and_a_graph_after_the_cut() -> None:
     net, loss, weights = _setup()
-    cut = net.cut_tensor.grad_fn._sequence_nr()  # the pool's node: the stem lies before it
+    cut = torch_internals.sequence_nr(
+        net.cut_tensor.grad_fn
+    )  # the pool's node: the stem lies before it
     reference = torch.autograd.grad(loss, weights, retain_graph=True)
     down, up = split_backward(loss, cut, weights[1:], weights[:1])
     for ref, got in zip(reference, up + down, strict=True):
@@ -67,7 +75,7 @@ def test_the_pool_read_by_both_sides_is_not_counted_twice() -> None:
     """The stem's gradient comes through the pool and the branch: with the pool kept before
     the cut and resumed as well as captured, the stem's gradient would include it twice."""
     net, loss, weights = _setup()
-    cut = net.cut_tensor.grad_fn._sequence_nr()
+    cut = torch_internals.sequence_nr(net.cut_tensor.grad_fn)
     reference = torch.autograd.grad(loss, [weights[0], net.cut_tensor], retain_graph=True)
     assert reference[1].abs().max() > 0  # gradient does flow through the pool
     _, (stem,) = split_backward(loss, cut, weights[1:], weights[:1])
@@ -84,6 +92,7 @@ def test_a_cut_before_everything_records_it_all_and_unreached_tensors_get_zeros(
     assert torch.equal(down[-1], torch.zeros(3))
 
 
+@fast_path_only
 def test_a_weight_used_on_both_sides_of_the_cut_is_refused() -> None:
     conv = nn.Conv2d(2, 2, 1)
     x = torch.randn(1, 2, 3, 3)
@@ -91,11 +100,12 @@ def test_a_weight_used_on_both_sides_of_the_cut_is_refused() -> None:
     pooled = F.avg_pool2d(first, 1)
     loss = conv(pooled).sum()  # the same weight after the cut
     with pytest.raises(ValueError, match="also used after the cut"):
-        split_backward(loss, pooled.grad_fn._sequence_nr(), [], [conv.weight])
+        split_backward(loss, torch_internals.sequence_nr(pooled.grad_fn), [], [conv.weight])
     with pytest.raises(ValueError, match="no autograd graph"):
         split_backward(torch.zeros(()), 0, [], [])
 
 
+@fast_path_only
 def test_the_probes_pass_2_split_on_a_nats_bench_network_is_bit_for_bit() -> None:
     """On a real TSS network, with the probe's lean layers: the split pass 2 gives exactly the
     plain call's weight and output gradients, and GraSP by invariance from its graph agrees

@@ -326,3 +326,18 @@ def test_notebook_plugins_reach_worker_processes(scratch_proxies) -> None:
         for i in indices
     ]
     assert list(pooled.proxies["relu_modules"]) == expected
+
+
+def test_a_user_statistic_gets_records_of_its_own(scratch_proxies) -> None:
+    """Every record computes every statistic: a notebook's statistic keys a cache of its own,
+    so records without it are never mixed with records with it."""
+    before = ProbeConfig()
+
+    @register_statistic("W")
+    def w_max_again_l(b) -> float:
+        return float(b.W.abs().max())
+
+    with_it = ProbeConfig()
+    assert with_it.version.startswith(before.version + "+") and with_it.key() != before.key()
+    STATISTICS.unregister("w_max_again_l")
+    assert ProbeConfig().key() == before.key()

@@ -114,7 +114,12 @@ def register_statistic(
         if not stat_name.endswith("_l"):
             raise PluginError(f"per-layer statistic {stat_name!r} must end in '_l'")
         spec = StatisticSpec(
-            stat_name, fn, wanted, (fn.__doc__ or "").strip(), getattr(fn, "__module__", "")
+            stat_name,
+            fn,
+            wanted,
+            (fn.__doc__ or "").strip(),
+            getattr(fn, "__module__", ""),
+            function_version(fn),
         )
         STATISTICS.register(spec, replace=replace)
         return fn

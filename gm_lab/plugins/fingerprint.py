@@ -13,6 +13,7 @@ is cheap next to a stale cache.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import inspect
 import textwrap
@@ -43,14 +44,23 @@ def function_version(fn: Callable[..., Any], length: int = 12) -> str:
     """A version for the plug-in `fn`: the code of its whole module when it has a source file
     (helpers it calls live there too), else of the function itself (a notebook cell), else "1"."""
     module = inspect.getmodule(fn)
-    for target in (module, fn):
-        if target is None:
-            continue
+    file = getattr(module, "__file__", None)
+    if file and file.endswith(".py"):
         try:
-            return code_digest(inspect.getsource(target))[:length]
-        except (OSError, TypeError, SyntaxError):
-            continue
-    return "1"
+            return _file_digest(file, Path(file).stat().st_mtime_ns)[:length]
+        except (OSError, SyntaxError):
+            pass
+    try:
+        return code_digest(inspect.getsource(fn))[:length]
+    except (OSError, TypeError, SyntaxError):
+        return "1"
+
+
+@functools.lru_cache(maxsize=256)
+def _file_digest(path: str, _mtime_ns: int) -> str:
+    """`code_digest` of a source file, once per file and modification time (a module's 40
+    statistics share it)."""
+    return code_digest(Path(path).read_text(encoding="utf-8"), path)
 
 
 def _is_bare_string(stmt: object) -> bool:

@@ -178,3 +178,4 @@ class StatisticSpec:
     needs: frozenset[str]
     doc: str = ""
     module: str = ""
+    version: str = "1"  # a digest of its code (gm_lab.plugins.fingerprint)

@@ -96,6 +96,21 @@ def current_probe_version() -> str:
     return probe_version()
 
 
+def records_version() -> str:
+    """The version of what a record holds now: `current_probe_version()`, plus a digest of the
+    per-layer statistics registered from outside gm_lab (a notebook's, a plug-in package's),
+    which every record computes too: registering or editing one gives records of their own."""
+    from gm_lab.plugins import STATISTICS
+
+    foreign = sorted(
+        f"{s.name}={s.version}" for s in STATISTICS.specs() if not s.module.startswith("gm_lab.")
+    )
+    if not foreign:
+        return current_probe_version()
+    digest = hashlib.sha256("\n".join(foreign).encode()).hexdigest()[:8]
+    return f"{current_probe_version()}+{digest}"
+
+
 def __getattr__(name: str) -> Any:
     if name == "PROBE_VERSION":
         return current_probe_version()
@@ -114,7 +129,7 @@ class ProbeConfig:
     batch_size: int = 64
     input_kind: InputKind = "real"  # "real": dataset images (recorded stand-in if missing)
     seed: int = 0  # network initialisation and minibatch choice
-    version: str = field(default_factory=current_probe_version)
+    version: str = field(default_factory=records_version)
 
     def key(self) -> str:
         """Short stable hash of the settings, used as the cache folder name."""

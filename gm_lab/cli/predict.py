@@ -1,0 +1,263 @@
+"""`gm-lab predict`: train an accuracy predictor on N labelled architectures and judge it on a
+disjoint random held-out sample (issue #16; engine: gm_lab.predict).
+
+`--features arch` needs no probe (data-free architecture features); `proxies` and `all` read
+the probe cache and probe the architectures it lacks first (like `gm-lab score`). `--curve` runs
+the learning curve (train-n 25 ... 1000, mean and std over `--seeds` seeds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gm_lab.benchmark import DATASETS, SPACES, Benchmark, normalise_dataset
+from gm_lab.cli.checks import writable_folder
+from gm_lab.cli.probe import _check_cache, _config, _fill_cache, _json_safe, _probe_arguments
+from gm_lab.predict.features import FEATURE_SETS, Features, build_features, needs_probe
+from gm_lab.predict.model import MODELS, PredictorError
+from gm_lab.predict.protocol import (
+    CURVE_SEEDS,
+    CURVE_SIZES,
+    curve_sizes,
+    split,
+    summarise,
+    train_and_evaluate,
+)
+from gm_lab.provenance import data_fingerprint, run_provenance
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    predict = commands.add_parser(
+        "predict",
+        help="train an accuracy predictor (random forest / LightGBM) and judge it on held-out "
+        "architectures",
+        description=(
+            "Train a regressor that predicts test accuracy from architecture features on "
+            "--train-n random labelled architectures, and report Kendall tau, Spearman rho, MAE "
+            "and RMSE on --heldout-n other random architectures (both outside the final test "
+            "set). --features arch needs no probe; proxies and all probe what the cache lacks."
+        ),
+    )
+    predict.add_argument("--space", choices=sorted(SPACES), default="tss", help="search space")
+    predict.add_argument(
+        "--dataset", type=normalise_dataset, default="cifar10", help=f"one of {list(DATASETS)}"
+    )
+    predict.add_argument(
+        "--train-n", type=int, default=400, help="labelled architectures to train on"
+    )
+    predict.add_argument(
+        "--heldout-n", type=int, default=1000, help="held-out architectures to judge on"
+    )
+    predict.add_argument("--model", choices=MODELS, default="rf", help="rf or gbm (LightGBM)")
+    predict.add_argument(
+        "--features",
+        choices=FEATURE_SETS,
+        default="arch",
+        help="arch: data-free architecture features (no probe); proxies: every probe-cache "
+        "proxy and per-layer statistic summaries; all: both",
+    )
+    predict.add_argument("--seed", type=int, default=0, help="seed of the samples and the model")
+    predict.add_argument(
+        "--curve",
+        action="store_true",
+        help=f"learning curve: train-n in {list(CURVE_SIZES)} (those that fit), mean and std "
+        "over --seeds seeds (--train-n does not apply)",
+    )
+    predict.add_argument(
+        "--seeds", type=int, default=CURVE_SEEDS, help="seeds of --curve (seed, seed+1, ...)"
+    )
+    predict.add_argument("--save", type=Path, metavar="FILE", help="save the trained predictor")
+    predict.add_argument("--force", action="store_true", help="let --save replace a file")
+    predict.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    _probe_arguments(predict)
+    predict.set_defaults(run=run_predict)
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    if args.curve and args.save:
+        raise PredictorError("--save keeps one predictor: it does not go with --curve")
+    if args.curve and args.seeds < 2:
+        raise PredictorError(f"--seeds must be at least 2 for a curve, got {args.seeds}")
+    if args.save is not None:
+        if args.save.is_dir():
+            raise PredictorError(f"--save {args.save} is a folder; give a file name")
+        if args.save.exists() and not args.force:
+            raise PredictorError(f"--save {args.save} exists; add --force to replace it")
+        writable_folder(args.save.resolve().parent, "the folder of --save")
+
+
+class _FeatureSource:
+    """Features of any architecture among `indices`, computed once (probing what is missing)."""
+
+    def __init__(self, bench: Benchmark, indices: np.ndarray, args: argparse.Namespace):
+        self.run: dict[str, Any] | None = None
+        indices = np.unique(np.asarray(indices, dtype=np.int64))
+        arrays = None
+        if needs_probe(args.features):
+            _check_cache()
+            cache, self.run = _fill_cache(bench, indices, args)
+            arrays = cache.load_arrays(indices)
+        archs = [bench.arch(int(i)) for i in indices]
+        self.table = build_features(args.space, args.dataset, indices, archs, args.features, arrays)
+        self.row = {int(i): r for r, i in enumerate(indices)}
+
+    def __call__(self, indices: np.ndarray) -> Features:
+        rows = [self.row[int(i)] for i in indices]
+        return Features(np.asarray(indices), self.table.names, self.table.values[rows])
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    _check_args(args)
+    bench = Benchmark.load(args.space, progress=not args.json)
+    accuracy = bench.accuracy(args.dataset)
+    if args.curve:
+        return _run_curve(args, bench, accuracy)
+    the_split = split(accuracy, args.train_n, args.heldout_n, args.seed)
+    source = _FeatureSource(bench, np.concatenate([the_split.train, the_split.heldout]), args)
+    fingerprint = data_fingerprint(args.space, [args.dataset], bench)
+    run = train_and_evaluate(
+        args.space,
+        args.dataset,
+        accuracy,
+        source,
+        the_split,
+        args.model,
+        args.features,
+        args.seed,
+        fingerprint=fingerprint,
+    )
+    if args.save is not None:
+        run.predictor.save(args.save)
+    result: dict[str, Any] = {
+        "space": args.space,
+        "dataset": args.dataset,
+        "model": args.model,
+        "features": args.features,
+        "feature_names": run.predictor.feature_names,
+        "params": run.predictor.params,
+        **run.metrics,
+        "protocol": _protocol(args, len(run.split.train)),
+        "train_indices": [int(i) for i in run.split.train],
+        "heldout_indices": [int(i) for i in run.split.heldout],
+        "predictions": [
+            {"index": int(i), "arch": bench.arch(int(i)), "predicted": float(p), "test": float(t)}
+            for i, p, t in zip(run.split.heldout, run.predicted, run.truth, strict=True)
+        ],
+        "importances": run.predictor.importances(),
+        "saved": None if args.save is None else str(args.save),
+        "probe": _config(args).describe() if source.run else None,
+        "probe_run": source.run,
+        "provenance": _provenance(args, bench),
+    }
+    if args.json:
+        print(json.dumps(_json_safe(result)))
+        return 0
+    print(
+        f"{args.model} on {args.features} features ({len(run.predictor.feature_names)}), "
+        f"{args.space}/{args.dataset}"
+    )
+    print(f"  protocol      {result['protocol']['text']}")
+    print(f"  Kendall tau   {run.metrics['kendall']:+.4f}")
+    print(f"  Spearman rho  {run.metrics['spearman']:+.4f}")
+    print(f"  MAE           {run.metrics['mae']:.3f} accuracy points")
+    print(f"  RMSE          {run.metrics['rmse']:.3f} accuracy points")
+    top = sorted(result["importances"].items(), key=lambda kv: -kv[1])[:5]
+    print("  top features  " + ", ".join(f"{n} {v:.2f}" for n, v in top))
+    if args.save is not None:
+        print(f"  saved         {args.save}")
+    if source.run:
+        print(
+            f"  probed {source.run['probed']}, reused {source.run['reused']}; "
+            f"cache: {source.run['cache']}",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _protocol(args: argparse.Namespace, train_n: int) -> dict[str, Any]:
+    text = (
+        f"train on {train_n:,} random labelled architectures, judge on {args.heldout_n:,} other "
+        f"random ones (disjoint; both outside the final test set), seed {args.seed}; target: "
+        f"{args.dataset} test accuracy (%)"
+    )
+    return {
+        "train_n": train_n,
+        "heldout_n": args.heldout_n,
+        "sample": "random",
+        "seed": args.seed,
+        "final_test": "excluded",
+        "target": f"{args.dataset} test accuracy (%)",
+        "text": text,
+    }
+
+
+def _provenance(args: argparse.Namespace, bench: Benchmark) -> dict[str, Any]:
+    seeds: dict[str, int | None] = {"sample": args.seed, "model": args.seed}
+    if needs_probe(args.features):
+        seeds["probe"] = args.probe_seed
+    return run_provenance(
+        getattr(args, "argv", None),
+        args.space,
+        [args.dataset],
+        seeds,
+        bench,
+        probe=needs_probe(args.features),
+        final_test="excluded",
+    )
+
+
+def _run_curve(args: argparse.Namespace, bench: Benchmark, accuracy: np.ndarray) -> int:
+    sizes = curve_sizes(accuracy, args.heldout_n)
+    seeds = [args.seed + k for k in range(args.seeds)]
+    splits = {(s, n): split(accuracy, n, args.heldout_n, s) for s in seeds for n in sizes}
+    every = np.concatenate([np.concatenate([p.train, p.heldout]) for p in splits.values()])
+    source = _FeatureSource(bench, every, args)
+    protocol = (
+        f"per seed: {args.heldout_n:,} random held-out architectures, then each train-n "
+        "drawn at random among the rest (disjoint; final test set excluded); mean ± std "
+        f"over {len(seeds)} seeds"
+    )
+    if not args.json:
+        print(f"learning curve of {args.model} on {args.features} features, "
+              f"{args.space}/{args.dataset}: {protocol}", flush=True)  # fmt: skip
+    rows = []
+    for n in sizes:
+        runs = []
+        for s in seeds:
+            run = train_and_evaluate(
+                args.space, args.dataset, accuracy, source, splits[s, n], args.model,
+                args.features, s,
+            )  # fmt: skip
+            runs.append({"seed": s, **run.metrics})
+        row = {"train_n": n, "runs": runs}
+        for key in ("kendall", "spearman", "mae", "rmse"):
+            row[key] = summarise([r[key] for r in runs])
+        rows.append(row)
+        if not args.json:
+            print(
+                f"  train-n {n:>5}  tau {row['kendall']['mean']:.4f} ± {row['kendall']['std']:.4f}"
+                f"  rho {row['spearman']['mean']:.4f} ± {row['spearman']['std']:.4f}"
+                f"  MAE {row['mae']['mean']:.3f}  RMSE {row['rmse']['mean']:.3f}",
+                flush=True,
+            )
+    result = {
+        "space": args.space,
+        "dataset": args.dataset,
+        "model": args.model,
+        "features": args.features,
+        "heldout_n": args.heldout_n,
+        "seeds": seeds,
+        "curve": rows,
+        "protocol": protocol,
+        "probe_run": source.run,
+        "provenance": _provenance(args, bench),
+    }
+    if args.json:
+        print(json.dumps(_json_safe(result)))
+    return 0

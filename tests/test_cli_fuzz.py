@@ -29,6 +29,7 @@ BASE: dict[str, list[str]] = {
     "score": ["naswot"],
     "evolve": [],
     "lab": ["--dry-run"],
+    "predict": [],
 }
 # bad values by argparse type name; then by option for untyped ones
 BY_TYPE = {

@@ -129,4 +129,6 @@ def curve_sizes(
 
 def summarise(values: Sequence[float]) -> dict[str, float]:
     arr = np.asarray(values, dtype=float)
+    if not np.isfinite(arr).any():
+        return {"mean": float("nan"), "std": float("nan"), "n": int(arr.size)}
     return {"mean": float(np.nanmean(arr)), "std": float(np.nanstd(arr)), "n": int(arr.size)}

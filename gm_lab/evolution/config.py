@@ -187,6 +187,8 @@ class SearchConfig:
         values = dict(data)
         # stored before the final test set was kept apart: its samples were drawn from all
         values.setdefault("use_final_test", True)
+        # stored before standalone proxies existed: its terminals were the shared ones only
+        values.setdefault("standalone", ())
         if "datasets" in values:
             values["datasets"] = tuple(values["datasets"])
         for name in ("init_depth", "exclude", "standalone"):

@@ -43,10 +43,18 @@ def main() -> int:
     parser.add_argument("--models", nargs="+", default=["rf", "gbm"])
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
     parser.add_argument("--json", type=Path, help="write every run and the provenance here")
+    parser.add_argument(
+        "--transfer",
+        action="store_true",
+        help="instead: train on one dataset's labels, rank the held-out architectures of every "
+        "dataset (transfer across datasets)",
+    )
     args = parser.parse_args()
     bench = Benchmark.load("tss", progress=False)
     print(header(__file__, "tss", args.datasets, {"seeds": args.seeds}, bench=bench,
                  final_test="excluded"))  # fmt: skip
+    if args.transfer:
+        return transfer(args, bench)
     rows, runs = [], []
     for dataset in args.datasets:
         start = time.perf_counter()
@@ -87,6 +95,55 @@ def main() -> int:
     for r in rows:
         print(f"| {r['dataset']} | {r['model']} | {r['train_n'] or '—'} | {r['kendall']} | "
               f"{r['spearman']} | {r['mae']} | {r['rmse']} |")  # fmt: skip
+    if args.json:
+        provenance = record(
+            __file__, "tss", args.datasets, {"seeds": list(range(args.seeds))}, bench=bench,
+            final_test="excluded", probe=False,
+        )  # fmt: skip
+        args.json.write_text(
+            json.dumps({"rows": rows, "runs": runs, "provenance": provenance}, indent=1) + "\n"
+        )
+    return 0
+
+
+def transfer(args: argparse.Namespace, bench: Benchmark) -> int:
+    """Train on the source dataset's labels (its features: the parameter count depends on the
+    classes), then rank the same held-out architectures against each target's accuracy."""
+    rows, runs = [], []
+    for source in args.datasets:
+        names, values = arch_features("tss", source, [bench.arch(i) for i in range(bench.n_archs)])
+
+        def features(indices: np.ndarray, values=values, names=names) -> Features:
+            return Features(np.asarray(indices), names, values[np.asarray(indices)])
+
+        accuracy = bench.accuracy(source)
+        for n in args.train_n:
+            for model in args.models:
+                per_target: dict[str, list[dict[str, float]]] = {t: [] for t in args.datasets}
+                for seed in range(args.seeds):
+                    s = split(accuracy, n, args.heldout_n, seed)
+                    run = train_and_evaluate(
+                        "tss", source, accuracy, features, s, model, "arch", seed
+                    )
+                    for target in args.datasets:
+                        truth = bench.accuracy(target)[s.heldout]
+                        m = {"kendall": kendall(run.predicted, truth),
+                             "spearman": spearman(run.predicted, truth),
+                             "mae": float("nan"), "rmse": float("nan")}  # fmt: skip
+                        per_target[target].append(m)
+                        runs.append({"source": source, "target": target, "train_n": n,
+                                     "model": model, "seed": seed, **m})  # fmt: skip
+                for target, metrics in per_target.items():
+                    row = _row(target, n, model, metrics)
+                    rows.append({"source": source, **row})
+                    print(f"# {source} -> {target} n={n} {model}: tau {row['kendall']}",
+                          file=sys.stderr)  # fmt: skip
+    print()
+    print("| trained on | judged on | model | train-n | Kendall τ | Spearman ρ |")
+    print("|---|---|---|---:|---|---|")
+    for r in rows:
+        print(f"| {r['source']} | {r['dataset']} | {r['model']} | {r['train_n']} | "
+              f"{r['kendall']} | {r['spearman']} |")  # fmt: skip
     if args.json:
         provenance = record(
             __file__, "tss", args.datasets, {"seeds": list(range(args.seeds))}, bench=bench,

@@ -203,3 +203,16 @@ def test_cli_proxy_features_probe_what_the_cache_lacks(capsys):
     assert "proxy_grad_norm" in names and "proxy_sed_like" in names and "params" in names
     assert any(n.startswith("layers_mean_") for n in names)
     assert result["provenance"]["seeds"]["probe"] == 0
+
+
+def test_tune_is_a_seeded_search_on_the_training_rows_alone(capsys):
+    assert main(["predict", "--train-n", "30", "--heldout-n", "20", "--model", "gbm", "--tune",
+                 "--json"]) == 0  # fmt: skip
+    result = json.loads(capsys.readouterr().out)
+    from gm_lab.predict.model import TUNE_GRID
+
+    assert [c["params"] for c in result["tuning"]] == TUNE_GRID["gbm"]
+    best = max(result["tuning"], key=lambda c: c["kendall"])
+    assert all(result["params"][k] == v for k, v in best["params"].items())
+    assert main(["predict", "--train-n", "5", "--heldout-n", "20", "--tune"]) == 2
+    assert "--tune needs at least 6 training architectures" in capsys.readouterr().err

@@ -72,6 +72,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     predict.add_argument(
         "--seeds", type=int, default=CURVE_SEEDS, help="seeds of --curve (seed, seed+1, ...)"
     )
+    predict.add_argument(
+        "--tune",
+        action="store_true",
+        help="pick the model's hyper-parameters by a small seeded 3-fold search on the training "
+        "architectures alone (gm_lab.predict.model.TUNE_GRID)",
+    )
     predict.add_argument("--save", type=Path, metavar="FILE", help="save the trained predictor")
     predict.add_argument("--force", action="store_true", help="let --save replace a file")
     predict.add_argument("--json", action="store_true", help="print one JSON object on stdout")
@@ -131,6 +137,7 @@ def run_predict(args: argparse.Namespace) -> int:
         args.features,
         args.seed,
         fingerprint=fingerprint,
+        tuned=args.tune,
     )
     if args.save is not None:
         run.predictor.save(args.save)
@@ -141,6 +148,7 @@ def run_predict(args: argparse.Namespace) -> int:
         "features": args.features,
         "feature_names": run.predictor.feature_names,
         "params": run.predictor.params,
+        "tuning": run.tuning,
         **run.metrics,
         "protocol": _protocol(args, len(run.split.train)),
         "train_indices": [int(i) for i in run.split.train],
@@ -167,6 +175,9 @@ def run_predict(args: argparse.Namespace) -> int:
     print(f"  Spearman rho  {run.metrics['spearman']:+.4f}")
     print(f"  MAE           {run.metrics['mae']:.3f} accuracy points")
     print(f"  RMSE          {run.metrics['rmse']:.3f} accuracy points")
+    if run.tuning:
+        chosen = {k: run.predictor.params[k] for k in run.tuning[0]["params"]}
+        print(f"  tuned         {chosen} (3-fold CV on the training architectures)")
     top = sorted(result["importances"].items(), key=lambda kv: -kv[1])[:5]
     print("  top features  " + ", ".join(f"{n} {v:.2f}" for n, v in top))
     if args.save is not None:
@@ -232,7 +243,7 @@ def _run_curve(args: argparse.Namespace, bench: Benchmark, accuracy: np.ndarray)
         for s in seeds:
             run = train_and_evaluate(
                 args.space, args.dataset, accuracy, source, splits[s, n], args.model,
-                args.features, s,
+                args.features, s, tuned=args.tune,
             )  # fmt: skip
             runs.append({"seed": s, **run.metrics})
         row = {"train_n": n, "runs": runs}

@@ -71,6 +71,52 @@ def default_params(model: str) -> dict[str, Any]:
     raise PredictorError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
 
 
+# The small grid `tune` searches (each on top of `default_params`).
+TUNE_GRID: dict[str, list[dict[str, Any]]] = {
+    "rf": [
+        {"max_features": f, "min_samples_leaf": leaf} for f in (0.33, 0.5, 1.0) for leaf in (1, 3)
+    ],
+    "gbm": [
+        {"learning_rate": lr, "num_leaves": leaves} for lr in (0.03, 0.1) for leaves in (7, 15, 31)
+    ],
+}
+
+
+def tune(
+    model: str,
+    values: np.ndarray,
+    accuracy: np.ndarray,
+    seed: int = 0,
+    folds: int = 3,
+    grid: list[dict[str, Any]] | None = None,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A small seeded k-fold search over `grid` (default `TUNE_GRID[model]`) on the training
+    rows alone: the parameters with the best mean Kendall tau on the validation folds (the first
+    of equals), and every candidate's scores."""
+    from gm_lab.metrics import kendall
+
+    values = np.asarray(values, dtype=float)
+    accuracy = np.asarray(accuracy, dtype=float)
+    if len(accuracy) < 2 * folds:
+        raise PredictorError(
+            f"--tune needs at least {2 * folds} training architectures for {folds}-fold "
+            f"validation, got {len(accuracy)}"
+        )
+    default_params(model)  # names an unknown model
+    order = np.random.default_rng([seed, 2]).permutation(len(accuracy))
+    parts = np.array_split(order, folds)
+    table = []
+    for candidate in grid if grid is not None else TUNE_GRID[model]:
+        taus = []
+        for k, valid in enumerate(parts):
+            train = np.concatenate([p for j, p in enumerate(parts) if j != k])
+            estimator = make_estimator(model, seed, candidate).fit(values[train], accuracy[train])
+            taus.append(kendall(np.asarray(estimator.predict(values[valid])), accuracy[valid]))
+        table.append({"params": dict(candidate), "kendall": float(np.nanmean(taus))})
+    best = max(range(len(table)), key=lambda i: (np.nan_to_num(table[i]["kendall"], nan=-2), -i))
+    return {**default_params(model), **table[best]["params"]}, table
+
+
 def make_estimator(model: str, seed: int, params: dict[str, Any] | None = None) -> Any:
     """A fresh, seeded estimator of kind `model` (single-threaded: reproducible, and polite on
     shared machines)."""

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from gm_lab.predict.features import Features
-from gm_lab.predict.model import Predictor, fit_predictor
+from gm_lab.predict.model import Predictor, fit_predictor, tune
 from gm_lab.sampling import SampleSizeError, development_pool, draw_sample
 
 CURVE_SIZES: tuple[int, ...] = (25, 50, 100, 200, 400, 1000)
@@ -79,6 +79,7 @@ class Run:
     predicted: np.ndarray  # of split.heldout, in that order
     truth: np.ndarray
     metrics: dict[str, float]
+    tuning: list[dict[str, Any]] | None = None  # the candidates `tune` scored, if it ran
 
 
 def train_and_evaluate(
@@ -92,9 +93,15 @@ def train_and_evaluate(
     seed: int,
     params: dict[str, Any] | None = None,
     fingerprint: dict[str, Any] | None = None,
+    tuned: bool = False,
 ) -> Run:
+    """Fit on the split's training architectures (after a small cross-validated search on them
+    alone when `tuned`), predict and score its held-out ones."""
     train = features(the_split.train)
     heldout = features(the_split.heldout)
+    tuning = None
+    if tuned:
+        params, tuning = tune(model, train.values, accuracy[the_split.train], seed)
     predictor = fit_predictor(
         model,
         space,
@@ -110,7 +117,7 @@ def train_and_evaluate(
     )
     predicted = predictor.predict(heldout.columns(predictor.feature_names))
     truth = accuracy[the_split.heldout]
-    return Run(predictor, the_split, predicted, truth, scores(predicted, truth))
+    return Run(predictor, the_split, predicted, truth, scores(predicted, truth), tuning)
 
 
 def curve_sizes(

@@ -195,7 +195,8 @@ def test_cli_curve_reports_mean_and_std_per_size(monkeypatch, capsys):
 
 def test_cli_proxy_features_probe_what_the_cache_lacks(capsys):
     args = ["predict", "--features", "all", "--train-n", "8", "--heldout-n", "4", "--json",
-            "--batch-size", "8", "--workers", "0", "--model", "gbm"]  # fmt: skip
+            "--batch-size", "8", "--workers", "0", "--model", "gbm",
+            "--expr", "naswot + grad_norm"]  # fmt: skip
     assert main(args) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["probe_run"]["probed"] == 12
@@ -203,6 +204,9 @@ def test_cli_proxy_features_probe_what_the_cache_lacks(capsys):
     assert "proxy_grad_norm" in names and "proxy_sed_like" in names and "params" in names
     assert any(n.startswith("layers_mean_") for n in names)
     assert result["provenance"]["seeds"]["probe"] == 0
+    assert names[-1] == "expr:naswot + grad_norm"  # an evolved proxy's score as a feature
+    assert main(["predict", "--expr", "log("]) == 2  # refused before any probe
+    assert capsys.readouterr().err.count("error") == 1
 
 
 def test_tune_is_a_seeded_search_on_the_training_rows_alone(capsys):

@@ -73,6 +73,15 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--seeds", type=int, default=CURVE_SEEDS, help="seeds of --curve (seed, seed+1, ...)"
     )
     predict.add_argument(
+        "--expr",
+        action="append",
+        type=str.strip,
+        default=[],
+        metavar="EXPR",
+        help="add a proxy expression's score (e.g. an evolved proxy, as gm-lab evolve prints it) "
+        "as a feature; repeatable; probes like --features proxies",
+    )
+    predict.add_argument(
         "--tune",
         action="store_true",
         help="pick the model's hyper-parameters by a small seeded 3-fold search on the training "
@@ -86,6 +95,10 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _check_args(args: argparse.Namespace) -> None:
+    from gm_lab.cli.probe import resolve_scorer
+
+    for expr in args.expr:
+        resolve_scorer(expr)  # a malformed expression or unknown proxy: refused before any work
     if args.curve and args.save:
         raise PredictorError("--save keeps one predictor: it does not go with --curve")
     if args.curve and args.seeds < 2:
@@ -105,17 +118,41 @@ class _FeatureSource:
         self.run: dict[str, Any] | None = None
         indices = np.unique(np.asarray(indices, dtype=np.int64))
         arrays = None
-        if needs_probe(args.features):
+        if needs_probe(args.features) or args.expr:
+            from gm_lab.cli.probe import standalone_used
+
+            standalone = sorted({n for e in args.expr for n in standalone_used(e)})
             _check_cache()
-            cache, self.run = _fill_cache(bench, indices, args)
-            arrays = cache.load_arrays(indices)
+            cache, self.run = _fill_cache(bench, indices, args, standalone)
+            arrays = cache.load_arrays(indices, standalone)
         archs = [bench.arch(int(i)) for i in indices]
-        self.table = build_features(args.space, args.dataset, indices, archs, args.features, arrays)
+        table = build_features(args.space, args.dataset, indices, archs, args.features, arrays)
+        if args.expr:
+            table = _with_expressions(table, args.expr, arrays)
+        self.table = table
         self.row = {int(i): r for r, i in enumerate(indices)}
 
     def __call__(self, indices: np.ndarray) -> Features:
         rows = [self.row[int(i)] for i in indices]
         return Features(np.asarray(indices), self.table.names, self.table.values[rows])
+
+
+def _with_expressions(table: Features, exprs: list[str], arrays: Any) -> Features:
+    """`table` plus one column per expression: its score (`expr:<text>`; non-finite mapped as
+    every feature)."""
+    from gm_lab.cli.probe import resolve_scorer
+    from gm_lab.predict.features import finite
+
+    names = list(table.names)
+    columns = [table.values]
+    for expr in exprs:
+        if f"expr:{expr}" in names:
+            continue
+        with np.errstate(all="ignore"):
+            score = np.asarray(resolve_scorer(expr)(arrays), dtype=float)
+        names.append(f"expr:{expr}")
+        columns.append(finite(score).reshape(-1, 1))
+    return Features(table.indices, names, np.hstack(columns))
 
 
 def run_predict(args: argparse.Namespace) -> int:
@@ -210,7 +247,8 @@ def _protocol(args: argparse.Namespace, train_n: int) -> dict[str, Any]:
 
 def _provenance(args: argparse.Namespace, bench: Benchmark) -> dict[str, Any]:
     seeds: dict[str, int | None] = {"sample": args.seed, "model": args.seed}
-    if needs_probe(args.features):
+    probed = needs_probe(args.features) or bool(args.expr)
+    if probed:
         seeds["probe"] = args.probe_seed
     return run_provenance(
         getattr(args, "argv", None),
@@ -218,7 +256,7 @@ def _provenance(args: argparse.Namespace, bench: Benchmark) -> dict[str, Any]:
         [args.dataset],
         seeds,
         bench,
-        probe=needs_probe(args.features),
+        probe=probed,
         final_test="excluded",
     )
 

@@ -220,3 +220,18 @@ def test_tune_is_a_seeded_search_on_the_training_rows_alone(capsys):
     assert all(result["params"][k] == v for k, v in best["params"].items())
     assert main(["predict", "--train-n", "5", "--heldout-n", "20", "--tune"]) == 2
     assert "--tune needs at least 6 training architectures" in capsys.readouterr().err
+
+
+def test_cli_load_judges_a_saved_predictor_off_its_training_set(saved_rf: Path, capsys):
+    args = ["predict", "--load", str(saved_rf), "--heldout-n", "30", "--top", "2", "--json"]
+    assert main(args) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert len(result["heldout_indices"]) == 30 and min(result["heldout_indices"]) >= 40
+    assert (
+        len(result["top"]) == 2 and result["top"][0]["predicted"] >= result["top"][1]["predicted"]
+    )
+    assert result["train_n"] == 40 and -1 <= result["kendall"] <= 1
+    assert main(["predict", "--load", str(saved_rf), "--dataset", "cifar100"]) == 2
+    assert "predicts tss/cifar10, not tss/cifar100" in capsys.readouterr().err
+    assert main(["predict", "--load", str(saved_rf), "--save", "x.gmp"]) == 2
+    assert "--load judges a saved predictor" in capsys.readouterr().err

@@ -88,6 +88,21 @@ def register(commands: argparse._SubParsersAction) -> None:
         "architectures alone (gm_lab.predict.model.TUNE_GRID)",
     )
     predict.add_argument("--save", type=Path, metavar="FILE", help="save the trained predictor")
+    predict.add_argument(
+        "--load",
+        type=Path,
+        metavar="FILE",
+        help="instead of training: load a saved predictor (of --space/--dataset) and judge it on "
+        "--heldout-n random architectures outside its training set",
+    )
+    predict.add_argument(
+        "--top",
+        type=int,
+        default=0,
+        metavar="K",
+        help="with a data-free predictor (features arch): also list the K architectures of the "
+        "whole space it predicts best",
+    )
     predict.add_argument("--force", action="store_true", help="let --save replace a file")
     predict.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     _probe_arguments(predict)
@@ -99,6 +114,10 @@ def _check_args(args: argparse.Namespace) -> None:
 
     for expr in args.expr:
         resolve_scorer(expr)  # a malformed expression or unknown proxy: refused before any work
+    if args.load is not None and (args.save or args.curve or args.tune or args.expr):
+        raise PredictorError("--load judges a saved predictor: no --save, --curve, --tune, --expr")
+    if args.top < 0:
+        raise PredictorError(f"--top must be 0 or more, got {args.top}")
     if args.curve and args.save:
         raise PredictorError("--save keeps one predictor: it does not go with --curve")
     if args.curve and args.seeds < 2:
@@ -159,6 +178,8 @@ def run_predict(args: argparse.Namespace) -> int:
     _check_args(args)
     bench = Benchmark.load(args.space, progress=not args.json)
     accuracy = bench.accuracy(args.dataset)
+    if args.load is not None:
+        return _run_loaded(args, bench, accuracy)
     if args.curve:
         return _run_curve(args, bench, accuracy)
     the_split = split(accuracy, args.train_n, args.heldout_n, args.seed)
@@ -196,6 +217,7 @@ def run_predict(args: argparse.Namespace) -> int:
         ],
         "importances": run.predictor.importances(),
         "saved": None if args.save is None else str(args.save),
+        "top": _top(bench, run.predictor, args.top) if args.top else None,
         "probe": _config(args).describe() if source.run else None,
         "probe_run": source.run,
         "provenance": _provenance(args, bench),
@@ -219,12 +241,101 @@ def run_predict(args: argparse.Namespace) -> int:
     print("  top features  " + ", ".join(f"{n} {v:.2f}" for n, v in top))
     if args.save is not None:
         print(f"  saved         {args.save}")
+    if args.top:
+        _print_top(_top(bench, run.predictor, args.top))
     if source.run:
         print(
             f"  probed {source.run['probed']}, reused {source.run['reused']}; "
             f"cache: {source.run['cache']}",
             file=sys.stderr,
         )
+    return 0
+
+
+def _top(bench: Benchmark, predictor: Any, k: int) -> list[dict[str, Any]]:
+    """The k architectures of the whole space a data-free predictor ranks best."""
+    if predictor.feature_set != "arch" or any(
+        n.startswith("expr:") for n in predictor.feature_names
+    ):
+        raise PredictorError(
+            "--top ranks the whole space: it needs a data-free predictor (--features arch, no "
+            "--expr); one on probe features would probe every architecture"
+        )
+    from gm_lab.predict.features import arch_features
+
+    archs = [bench.arch(i) for i in range(bench.n_archs)]
+    names, values = arch_features(predictor.space, predictor.dataset, archs)
+    table = Features(np.arange(len(archs)), names, values)
+    predicted = predictor.predict(table.columns(predictor.feature_names))
+    truth = bench.accuracy(predictor.dataset)
+    best = np.argsort(-predicted, kind="stable")[:k]
+    return [
+        {"index": int(i), "arch": archs[i], "predicted": float(predicted[i]),
+         "test": float(truth[i]), "trained_on": bool(np.isin(i, predictor.train_indices))}
+        for i in best
+    ]  # fmt: skip
+
+
+def _print_top(top: list[dict[str, Any]]) -> None:
+    print(f"  top {len(top)} predicted (index, predicted %, true %, arch):")
+    for t in top:
+        seen = " (a training architecture)" if t["trained_on"] else ""
+        print(f"    {t['index']:>6}  {t['predicted']:6.2f}  {t['test']:6.2f}  {t['arch']}{seen}")
+
+
+def _run_loaded(args: argparse.Namespace, bench: Benchmark, accuracy: np.ndarray) -> int:
+    """Judge a saved predictor on random architectures outside its training set."""
+    from gm_lab.predict.model import load
+    from gm_lab.predict.protocol import scores
+    from gm_lab.provenance import truth_fingerprint
+    from gm_lab.sampling import draw_sample
+
+    predictor = load(args.load, space=args.space, dataset=args.dataset)
+    args.features = predictor.feature_set
+    args.expr = [n.removeprefix("expr:") for n in predictor.feature_names if n.startswith("expr:")]
+    held = draw_sample(
+        accuracy, "random", args.heldout_n, seed=[args.seed, 1], exclude=predictor.train_indices
+    ).indices  # type: ignore[arg-type]
+    source = _FeatureSource(bench, held, args)
+    predicted = predictor.predict(source(held).columns(predictor.feature_names))
+    truth = accuracy[held]
+    metrics = scores(predicted, truth)
+    recorded = ((predictor.fingerprint or {}).get("truth_sha256") or {}).get(args.dataset)
+    same_truth = recorded is None or recorded == truth_fingerprint(accuracy)
+    result = {
+        "loaded": str(args.load),
+        "space": args.space,
+        "dataset": args.dataset,
+        "model": predictor.model,
+        "features": predictor.feature_set,
+        **metrics,
+        "train_n": len(predictor.train_indices),
+        "heldout_indices": [int(i) for i in held],
+        "predictions": [
+            {"index": int(i), "arch": bench.arch(int(i)), "predicted": float(p), "test": float(t)}
+            for i, p, t in zip(held, predicted, truth, strict=True)
+        ],
+        "same_benchmark_table": same_truth,
+        "top": _top(bench, predictor, args.top) if args.top else None,
+        "provenance": _provenance(args, bench),
+    }
+    if args.json:
+        print(json.dumps(_json_safe(result)))
+        return 0
+    trained = f"{len(predictor.train_indices):,} {args.space}/{args.dataset} architectures"
+    print(
+        f"{args.load}: {predictor.model} on {predictor.feature_set} features, trained on {trained}"
+    )
+    print(f"  judged on     {len(held):,} random architectures outside its training set and the "
+          f"final test set (seed {args.seed})")  # fmt: skip
+    print(f"  Kendall tau   {metrics['kendall']:+.4f}")
+    print(f"  Spearman rho  {metrics['spearman']:+.4f}")
+    print(f"  MAE           {metrics['mae']:.3f} accuracy points")
+    print(f"  RMSE          {metrics['rmse']:.3f} accuracy points")
+    if not same_truth:
+        print("  note          trained on another benchmark table (its test accuracies differ)")
+    if result["top"]:
+        _print_top(result["top"])
     return 0
 
 

@@ -179,6 +179,8 @@ def test_cli_bad_input_is_one_clear_line_and_overwrites_nothing(tmp_path: Path, 
     keep.write_bytes(b"precious")
     assert main(["predict", "--train-n", "40", "--save", str(keep)]) == 2
     assert "exists; add --force" in capsys.readouterr().err and keep.read_bytes() == b"precious"
+    assert main(["predict", "--seed", "-1"]) == 2
+    assert "--seed must be 0 or more" in capsys.readouterr().err
     assert main(["predict", "--curve", "--save", str(tmp_path / "x.gmp")]) == 2
     assert "does not go with --curve" in capsys.readouterr().err
 

@@ -116,6 +116,8 @@ def _check_args(args: argparse.Namespace) -> None:
         resolve_scorer(expr)  # a malformed expression or unknown proxy: refused before any work
     if args.load is not None and (args.save or args.curve or args.tune or args.expr):
         raise PredictorError("--load judges a saved predictor: no --save, --curve, --tune, --expr")
+    if args.seed < 0:
+        raise PredictorError(f"--seed must be 0 or more, got {args.seed}")
     if args.top < 0:
         raise PredictorError(f"--top must be 0 or more, got {args.top}")
     if args.curve and args.save:

@@ -237,3 +237,16 @@ def test_cli_load_judges_a_saved_predictor_off_its_training_set(saved_rf: Path, 
     assert "predicts tss/cifar10, not tss/cifar100" in capsys.readouterr().err
     assert main(["predict", "--load", str(saved_rf), "--save", "x.gmp"]) == 2
     assert "--load judges a saved predictor" in capsys.readouterr().err
+
+
+def test_the_engine_and_the_command_import_neither_torch_nor_scikit_learn():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, gm_lab.predict, gm_lab.cli.predict; "
+        "print(sorted(m for m in ('torch', 'sklearn', 'lightgbm', 'skops') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -18,13 +18,13 @@ SAMPLE = (0, 11, 284)
 
 
 @pytest.fixture(scope="module")
-def tss(data_root: Path) -> Benchmark:
-    return Benchmark.from_table(data_root / "nats_bench" / "tss.csv", "tss")
+def tss(tss_table: Path) -> Benchmark:
+    return Benchmark.from_table(tss_table, "tss")
 
 
 @pytest.fixture(scope="module")
-def tss_official(data_root: Path) -> Benchmark:
-    folder = data_root / "nats_bench" / "official_sample" / TSS_FOLDER
+def tss_official(official_sample: Path) -> Benchmark:
+    folder = official_sample / TSS_FOLDER
     return Benchmark.from_official(folder, "tss", progress=False)
 
 
@@ -113,8 +113,8 @@ def test_missing_data_names_what_where_and_how(tmp_path, monkeypatch, no_embedde
     assert "gm-lab data download tss" in message
 
 
-def test_truncated_table_is_refused(tmp_path, data_root):
-    text = (data_root / "nats_bench" / "tss.csv").read_text()
+def test_truncated_table_is_refused(tmp_path, tss_table):
+    text = pd.read_csv(tss_table).to_csv(index=False)
     cut = tmp_path / "tss.csv"
     cut.write_text(text[: len(text) // 2])
     with pytest.raises(CorruptDataError, match="incomplete"):
@@ -149,8 +149,8 @@ def test_costs_carry_params_and_hardware_figures(tss: Benchmark):
     assert "cifar10_valid_train_time_s" in tss.costs("cifar10")
 
 
-def _damaged(data_root: Path, tmp_path: Path, damage) -> Path:
-    table = pd.read_csv(data_root / "nats_bench" / "tss.csv")
+def _damaged(tss_table: Path, tmp_path: Path, damage) -> Path:
+    table = pd.read_csv(tss_table)
     damage(table)
     path = tmp_path / "tss.csv"
     table.to_csv(path, index=False)
@@ -196,9 +196,9 @@ def _params_missing(table: pd.DataFrame) -> None:
     ],
 )
 def test_implausible_tables_are_refused_naming_row_and_column(
-    data_root: Path, tmp_path: Path, damage, reason: str
+    tss_table: Path, tmp_path: Path, damage, reason: str
 ) -> None:
-    path = _damaged(data_root, tmp_path, damage)
+    path = _damaged(tss_table, tmp_path, damage)
     with pytest.raises(CorruptDataError) as err:
         Benchmark.from_table(path, "tss")
     assert reason in str(err.value) and str(path) in str(err.value)

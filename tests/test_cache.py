@@ -239,8 +239,8 @@ def test_put_before_bind_inputs_is_refused(tmp_path: Path):
 
 # ---- backends: the real probe, batch 8 --------------------------------------------------------
 @pytest.fixture
-def bench(data_root: Path) -> Benchmark:
-    return Benchmark.from_table(data_root / "nats_bench" / "tss.csv", "tss")
+def bench(tss_table: Path) -> Benchmark:
+    return Benchmark.from_table(tss_table, "tss")
 
 
 def assert_same_arrays(a, b) -> None:
@@ -292,7 +292,7 @@ def test_failed_probe_keeps_finished_archs_and_names_the_culprit(bench: Benchmar
             bench, [10, 20, 30, 40], CONFIG, workers=0, progress=False, cache=cache, probe=flaky
         )
     assert cache.indices().tolist() == [10, 20]
-    assert cache.meta()["provenance"]["source"] == "cifar10-test"
+    assert cache.meta()["provenance"]["source"].startswith("cifar10-test")  # real images, any pack
 
 
 def test_worker_with_other_inputs_refuses_to_probe():

@@ -54,7 +54,7 @@ def test_pack_is_deterministic_and_shipped_files_are_its_output(packed: Path, tm
         )
 
 
-def test_sizes_within_budget_and_manifest_hashes(packed: Path) -> None:
+def test_sizes_within_budget_and_manifest_hashes() -> None:
     assert (SHIPPED / TABLE_NAME).stat().st_size <= 2.5e6
     assert (SHIPPED / IMAGES_NAME).stat().st_size <= 1.0e6
     manifest = json.loads((SHIPPED / "manifest.json").read_text())
@@ -96,18 +96,20 @@ def test_embedded_default_is_used_when_no_data_folder_has_the_part(
 
 
 def test_user_data_wins_over_embedded_and_gm_lab_data_over_user(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data_root: Path
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tss_table: Path
 ) -> None:
-    user = tmp_path / "xdg" / "gm_lab" / "nats_bench"
+    user, mine = tmp_path / "xdg" / "gm_lab" / "nats_bench", tmp_path / "mine" / "nats_bench"
     user.mkdir(parents=True)
-    table = pd.read_csv(data_root / "nats_bench" / "tss.csv")
+    mine.mkdir(parents=True)
+    table = pd.read_csv(tss_table)
     original = float(table.loc[0, "cifar10_test"])
+    table.to_csv(mine / "tss.csv", index=False)
     table.loc[0, "cifar10_test"] = 99.5  # a recognisable figure: which table was read?
     table.to_csv(user / "tss.csv", index=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
-    monkeypatch.delenv("GM_LAB_DATA")
+    monkeypatch.delenv("GM_LAB_DATA", raising=False)
     assert Benchmark.load("tss", progress=False).accuracy("cifar10")[0] == 99.5
-    monkeypatch.setenv("GM_LAB_DATA", str(data_root))
+    monkeypatch.setenv("GM_LAB_DATA", str(mine.parent))
     assert Benchmark.load("tss", progress=False).accuracy("cifar10")[0] == original
 
 

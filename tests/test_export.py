@@ -61,11 +61,9 @@ def archs() -> dict[int, str]:
 
 
 @pytest.fixture(scope="module")
-def inputs(config: ProbeConfig, data_root: Path) -> tuple:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("GM_LAB_DATA", str(data_root))
-        batch, noise = default_inputs(config)
-    assert not batch.is_standin  # real CIFAR-10 images
+def inputs(config: ProbeConfig) -> tuple:
+    batch, noise = default_inputs(config)
+    assert not batch.is_standin  # real CIFAR-10 images (the embedded default's)
     return batch, noise
 
 

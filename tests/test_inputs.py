@@ -36,6 +36,7 @@ def _standin_warnings(record: list[warnings.WarningMessage]) -> list[warnings.Wa
     return [w for w in record if issubclass(w.category, StandInImagesWarning)]
 
 
+@pytest.mark.data("the shared CIFAR-10 test images (python format)")
 def test_cifar10_real_batch(data_root: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error", StandInImagesWarning)
@@ -62,20 +63,26 @@ def test_cifar10_seeded() -> None:
     assert not torch.equal(a.images, c.images)
 
 
+@pytest.mark.data("the shared CIFAR-100 test images")
 def test_cifar100_standin_warns_once(data_root: Path) -> None:
+    from gm_lab.inputs.images import read_image_folder
+
+    held = read_image_folder("cifar100", data_root / "images" / "cifar-100-python")
+    assert held is not None
+    size = len(held.labels) + 1  # one more than the folder holds: CIFAR-10 stands in
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
-        first = load_minibatch("cifar100", batch_size=64, seed=0)
-        second = load_minibatch("cifar100", batch_size=64, seed=1)
+        first = load_minibatch("cifar100", batch_size=size, seed=0)
+        second = load_minibatch("cifar100", batch_size=size, seed=1)
     found = _standin_warnings(record)
     assert len(found) == 1
     assert "cifar10-test-as-cifar100" in str(found[0].message)
     for batch in (first, second):
         assert batch.is_standin
         assert batch.source == "cifar10-test-as-cifar100"
-        assert batch.images.shape == (64, 3, 32, 32)
+        assert batch.images.shape == (size, 3, 32, 32)
         assert int(batch.labels.max()) < 100
-    assert "only 20" in first.note
+    assert f"only {len(held.labels)}" in first.note
     assert str(data_root / "images" / "cifar-100-python") in first.note
     prov = json.loads(json.dumps(second.provenance()))
     assert prov == {
@@ -83,13 +90,18 @@ def test_cifar100_standin_warns_once(data_root: Path) -> None:
         "source": "cifar10-test-as-cifar100",
         "is_standin": True,
         "note": second.note,
-        "batch_size": 64,
+        "batch_size": size,
         "seed": 1,
     }
 
 
-def test_cifar100_real_when_enough() -> None:
-    batch = load_minibatch("cifar100", batch_size=20, seed=0)
+@pytest.mark.data("the shared CIFAR-100 test images")
+def test_cifar100_real_when_enough(data_root: Path) -> None:
+    from gm_lab.inputs.images import read_image_folder
+
+    held = read_image_folder("cifar100", data_root / "images" / "cifar-100-python")
+    assert held is not None
+    batch = load_minibatch("cifar100", batch_size=len(held.labels), seed=0)  # all it holds
     assert not batch.is_standin
     assert batch.source == "cifar100-test"
 
@@ -98,7 +110,8 @@ def test_imagenet16_standin_is_16x16() -> None:
     with pytest.warns(StandInImagesWarning, match="ImageNet16"):
         batch = load_minibatch("ImageNet16-120", batch_size=64, seed=0)
     assert batch.images.shape == (64, 3, 16, 16)
-    assert batch.source == "cifar10-test-as-ImageNet16-120"
+    assert batch.source.startswith("cifar10-test")  # real CIFAR-10 images, whichever pack
+    assert batch.source.endswith("-as-ImageNet16-120")
     assert batch.is_standin
     assert batch.images.mean(dim=(0, 2, 3)).abs().max() < 0.5
 
@@ -197,10 +210,9 @@ def test_missing_without_fallback_raises(
     assert "GM_LAB_DATA" in message and "cifar-10-python" in message
 
 
-def test_truncated_pickle_is_corrupt(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data_root: Path
-) -> None:
-    real = (data_root / "images" / "cifar-10-batches-py" / "test_batch").read_bytes()
+def test_truncated_pickle_is_corrupt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = np.random.default_rng(0).integers(0, 256, size=(100, 3072), dtype=np.uint8)
+    real = pickle.dumps({b"data": data, b"labels": [i % 10 for i in range(100)]})  # CIFAR layout
     folder = tmp_path / "images" / "cifar-10-batches-py"
     folder.mkdir(parents=True)
     (folder / "test_batch").write_bytes(real[: len(real) // 2])

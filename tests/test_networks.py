@@ -49,9 +49,9 @@ TSS_ARCHS = [*TSS_SAMPLE.values(), *_random_tss_archs(25, seed=2024)]
 
 
 @pytest.fixture(scope="module")
-def tss_table(data_root: Path) -> pd.DataFrame:
+def tss_table(tss_table: Path) -> pd.DataFrame:  # conftest's table file, read
     cols = ["index", "arch", "params_cifar10", "params_cifar100", "params_imagenet16"]
-    return pd.read_csv(data_root / "nats_bench" / "tss.csv", usecols=cols)
+    return pd.read_csv(tss_table, usecols=cols)
 
 
 # --- (1) closed-form counts against the benchmark table ---------------------------------------

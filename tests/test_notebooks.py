@@ -186,10 +186,15 @@ assert math.isfinite(explorer_scores["kendall"])
 assert math.isclose(explorer_scores["kendall"], _again["kendall"], abs_tol=1e-12)
 assert math.isclose(explorer_scores["spearman"], _again["spearman"], abs_tol=1e-12)
 
-# 5. CIFAR-100: its own held-out sample, real images at batch 8 (only 20 ship with the data)
+# 5. CIFAR-100: its own held-out sample, on CIFAR-100 images where the data holds a minibatch
+# of them, else on CIFAR-10 images standing in (the embedded default has none), as recorded
+from gm_lab.inputs import load_minibatch as _minibatch
+
 assert heldout100.dataset == "cifar100" and len(heldout100) > 10
 assert tau100_edited == _score(edited, heldout100.arrays, heldout100.truth)["kendall"]
-assert data100.probe["cifar100"]["provenance"]["is_standin"] is (BATCH > 20)
+_own = _minibatch("cifar100", batch_size=BATCH)
+assert data100.probe["cifar100"]["provenance"]["source"] == _own.source
+assert data100.probe["cifar100"]["provenance"]["is_standin"] is _own.is_standin
 assert not np.array_equal(heldout100.arrays.indices, heldout.arrays.indices)
 
 # 6. the exported module holds the edited expression and scores as make_scorer does, and as
@@ -218,7 +223,13 @@ for _dataset, _result in results.items():
         assert table.loc[_classic.expr, _dataset] == _classic.heldout_kendall
 assert len(table) == 1 + 15 and "synflow" in table.index
 assert dict(beats) == {d: table.loc["evolved (best)", d] > best_classic[d] for d in DATASETS}
-assert sss_summary["n_archs"] == 32768 and sss_summary["n_with_ground_truth"] == 3
+try:  # SSS ground truth where the data has it (the embedded default has none)
+    _sss = _Benchmark.load("sss", progress=False).summary("cifar10")
+except Exception:
+    assert "sss_summary" not in globals()  # the notebook printed where it looked instead
+else:
+    assert sss_summary["n_archs"] == 32768
+    assert sss_summary["n_with_ground_truth"] == _sss["n_with_ground_truth"]
 """
 
 

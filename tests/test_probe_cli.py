@@ -72,12 +72,12 @@ def test_probe_interrupted_mid_run_resumes_with_only_the_rest(sig: int, workers:
 
 
 @pytest.mark.slow
-def test_score_json_matches_scipy_and_reuses_the_cache(data_root: Path):
+def test_score_json_matches_scipy_and_reuses_the_cache(tss_table: Path):
     args = ["score", "grad_norm", *SMALL, "--n", "6", "--workers", "1", "--json"]
     out = gm_lab(*args)
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
-    bench = Benchmark.from_table(data_root / "nats_bench" / "tss.csv", "tss")
+    bench = Benchmark.from_table(tss_table, "tss")
     accuracy = bench.accuracy("cifar10")
     assert result["indices"] == draw_sample(accuracy, "random", 6, seed=3).indices.tolist()
     assert result["proxy"] == "grad_norm" and result["n"] == 6 == len(result["scores"])
@@ -85,7 +85,7 @@ def test_score_json_matches_scipy_and_reuses_the_cache(data_root: Path):
     assert result["kendall"] == pytest.approx(stats.kendalltau(scores, truth)[0], abs=1e-12)
     assert result["spearman"] == pytest.approx(stats.spearmanr(scores, truth)[0], abs=1e-12)
     assert result["sample"]["kind"] == "random" and result["probed"] == 6
-    assert result["inputs"]["source"] == "cifar10-test"  # the minibatch's provenance
+    assert result["inputs"]["source"].startswith("cifar10-test")  # the minibatch's provenance
     assert result["standin_images"] == {}  # CIFAR-10's own images
 
     again = json.loads(gm_lab(*args).stdout)
@@ -105,7 +105,8 @@ def test_probe_reports_a_stand_in_minibatch():
     out = gm_lab("probe", "--dataset", "ImageNet16-120", *SMALL, "--n", "3", "--workers", "0")
     assert out.returncode == 0, out.stderr
     assert "probed 3, reused 0 of 3 architectures" in out.stdout
-    assert "stand-in images: CIFAR-10 (cifar10-test-as-ImageNet16-120)" in out.stdout
+    assert "stand-in images: CIFAR-10 (cifar10-test" in out.stdout  # shared or embedded pack
+    assert "-as-ImageNet16-120)" in out.stdout
     scored = gm_lab("score", "naswot", "--dataset", "ImageNet16-120", *SMALL, "--n", "3", "--json")
     assert scored.returncode == 0, scored.stderr
     result = json.loads(scored.stdout)

@@ -19,8 +19,8 @@ from gm_lab.sampling import (
 
 
 @pytest.fixture(scope="module")
-def acc(data_root) -> np.ndarray:
-    return Benchmark.from_table(data_root / "nats_bench" / "tss.csv", "tss").accuracy("cifar10")
+def acc(tss_table) -> np.ndarray:
+    return Benchmark.from_table(tss_table, "tss").accuracy("cifar10")
 
 
 def test_random_sample_is_seeded(acc):

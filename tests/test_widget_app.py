@@ -75,12 +75,12 @@ def test_throttle_flush_and_cancel() -> None:
 
 # ---- a small real sample ----------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def bench(data_root: Path) -> Benchmark:
-    return Benchmark.from_table(data_root / "nats_bench" / "tss.csv", "tss")
+def bench(tss_table: Path) -> Benchmark:
+    return Benchmark.from_table(tss_table, "tss")
 
 
 @pytest.fixture(scope="module")
-def small_config(tmp_path_factory: pytest.TempPathFactory, data_root: Path, bench: Benchmark):
+def small_config(tmp_path_factory: pytest.TempPathFactory, bench: Benchmark):
     """Stratified 20 + 20 TSS CIFAR-10 architectures at batch 8, probed once."""
     root = tmp_path_factory.mktemp("widget-cache")
     config = SearchConfig(
@@ -92,9 +92,8 @@ def small_config(tmp_path_factory: pytest.TempPathFactory, data_root: Path, benc
         workers=2,
         cache_dir=str(root / "probe"),
     )
-    with pytest.MonkeyPatch.context() as patch, warnings.catch_warnings():
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", StandInImagesWarning)
-        patch.setenv("GM_LAB_DATA", str(data_root))
         load_data(config, bench)
     return config
 
@@ -124,7 +123,7 @@ def test_dashboard_follows_a_search_to_its_end(small_config, bench) -> None:
 
 
 def test_stand_in_images_and_degenerate_scores_are_said_in_the_widgets(
-    tmp_path: Path, data_root: Path, bench: Benchmark
+    tmp_path: Path, bench: Benchmark
 ) -> None:
     """ImageNet16-120 has no images in the data folder: CIFAR-10 stands in, and both widgets say
     so; a constant expression is explained where its τ would be."""

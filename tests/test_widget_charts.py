@@ -69,10 +69,8 @@ def svg_of(spec: dict, rows: list[dict]) -> str:
 
 
 @pytest.fixture(scope="module")
-def tss(data_root: Path) -> Iterator[Benchmark]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("GM_LAB_DATA", str(data_root))
-        yield Benchmark.load("tss", progress=False)
+def tss(tss_table: Path) -> Iterator[Benchmark]:
+    yield Benchmark.from_table(tss_table, "tss")
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,6 @@
-"""Stand-in images are never silent in the widgets: on the real data folder, which holds only 20
-CIFAR-100 test images (fewer than a batch of 32), CIFAR-10 images stand in for a CIFAR-100 search
-and the dashboard and the Lab's explorer say so; a CIFAR-10 search uses its own images and shows
-no note at all."""
+"""Stand-in images are never silent in the widgets: on the embedded default, which holds no
+CIFAR-100 images, CIFAR-10 images stand in for a CIFAR-100 search and the dashboard and the Lab's
+explorer say so; a CIFAR-10 search uses its own images and shows no note at all."""
 
 from __future__ import annotations
 
@@ -19,12 +18,12 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def bench(data_root: Path) -> Benchmark:
-    return Benchmark.from_table(data_root / "nats_bench" / "tss.csv", "tss")
+def bench(tss_table: Path) -> Benchmark:
+    return Benchmark.from_table(tss_table, "tss")
 
 
 def prepared_search(dataset: str, cache: Path, bench: Benchmark) -> Search:
-    """A tiny search on `dataset`, probed at batch 32 (more than the 20 CIFAR-100 images)."""
+    """A tiny search on `dataset`, probed at batch 32."""
     config = SearchConfig(
         datasets=dataset,
         sample="random",
@@ -46,7 +45,8 @@ def prepared_search(dataset: str, cache: Path, bench: Benchmark) -> Search:
 def test_cifar100_search_says_cifar10_images_stood_in(tmp_path: Path, bench: Benchmark) -> None:
     search = prepared_search("cifar100", tmp_path / "probe", bench)
     (split,) = search.data.splits
-    assert split.provenance["source"] == "cifar10-test-as-cifar100"
+    assert split.provenance["source"].startswith("cifar10-test")  # CIFAR-10 test images
+    assert split.provenance["source"].endswith("-as-cifar100")
     assert split.provenance["is_standin"] is True
     lab = Lab(search, interval=0.05)
     dashboard = lab.dashboard
@@ -62,7 +62,7 @@ def test_cifar100_search_says_cifar10_images_stood_in(tmp_path: Path, bench: Ben
 def test_cifar10_search_shows_no_note(tmp_path: Path, bench: Benchmark) -> None:
     search = prepared_search("cifar10", tmp_path / "probe", bench)
     (split,) = search.data.splits
-    assert split.provenance["source"] == "cifar10-test"
+    assert split.provenance["source"].startswith("cifar10-test")  # its own test images
     assert split.provenance["is_standin"] is False
     lab = Lab(search, interval=0.05)
     assert lab.dashboard.inputs.value == ""

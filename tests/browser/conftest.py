@@ -124,10 +124,7 @@ def jupyter_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         "GM_LAB_CACHE": str(base / "cache"),
         "PYTHONUNBUFFERED": "1",
     }
-    # absolute: the server and its kernels run in another folder than a relative path assumes
-    env["GM_LAB_DATA"] = str(
-        Path(env.get("GM_LAB_DATA", REPO.parent / "shared" / "data")).resolve()
-    )
+    env.pop("GM_LAB_DATA", None)  # the embedded default: the browser tests need no data folder
     log = (base / "server.log").open("w")
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", *_server_args(port, root)],

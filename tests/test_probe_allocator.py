@@ -10,8 +10,11 @@ import pytest
 # Five 4 MB tensors at once, freed, five more: by default glibc has served the first five by mmap
 # and unmapped them, so the second round faults every page in again (glibc adapts its threshold
 # over later rounds; a probe's mix of sizes keeps it from settling). Tuned, nothing is returned.
+# The script imports what a probe worker has imported when it tunes malloc (gm_lab.probe.runner):
+# with a near-empty heap glibc serves the blocks at the heap's top either way.
 ROUNDS = """
 import resource, sys, torch
+import gm_lab.probe.runner
 from gm_lab.probe.allocator import keep_freed_memory
 if sys.argv[1] == "tuned":
     assert keep_freed_memory() and keep_freed_memory()  # applies, idempotent

@@ -128,6 +128,12 @@ class SearchSpace(abc.ABC):
         net = self.build_network(arch, num_classes)
         return int(sum(p.numel() for p in net.parameters()))
 
+    def encoding(self, arch: str) -> dict[str, float]:
+        """Data-free numbers describing `arch` for learned predictors (gm_lab.predict), by
+        name; none by default (the predictor then uses parameter counts and data-free
+        proxies only)."""
+        return {}
+
     # ---- ground truth ---------------------------------------------------------------------
     @property
     def official_folder(self) -> str | None:

@@ -101,6 +101,11 @@ class TopologySpace(NatsSpace):
 
         return TinyNetwork(arch, num_classes)
 
+    def encoding(self, arch: str) -> dict[str, float]:
+        from gm_lab.spaces.tss_encoding import cell_encoding
+
+        return cell_encoding(arch)
+
     def cell_layout(self, arch: str) -> tuple[list[int], Genotype]:
         from gm_lab.networks.tss import tss_channels
 

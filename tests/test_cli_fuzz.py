@@ -30,6 +30,7 @@ BASE: dict[str, list[str]] = {
     "evolve": [],
     "lab": ["--dry-run"],
     "predict": [],
+    "rerun": ["{result}"],
 }
 # bad values by argparse type name; then by option for untyped ones
 BY_TYPE = {
@@ -40,8 +41,10 @@ BY_TYPE = {
     "finite_non_negative": "inf",
     "normalise_dataset": "mnist",
     "_datasets": "cifar10,mnist",
+    "_names": "no_such_proxy",  # evolve --standalone
     "scheduler_address": "not a url",
     "strip": "log(",
+    "float": "1e-6x",  # rerun --tolerance (NB: -1 and nan are NOT refused yet)
 }
 BY_OPTION = {
     ("data download", "name"): "mnist",
@@ -120,6 +123,8 @@ def test_every_option_refuses_a_bad_value_in_one_line(tmp_path: Path):
     }
     for folder in fill.values():
         Path(folder).mkdir()
+    fill["result"] = str(tmp_path / "result.json")
+    Path(fill["result"]).write_text("{}")
     env = dict(os.environ)
     todo = cases()
     assert len(todo) >= 50  # every command's options, not a handful

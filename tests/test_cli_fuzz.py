@@ -44,7 +44,6 @@ BY_TYPE = {
     "_names": "no_such_proxy",  # evolve --standalone
     "scheduler_address": "not a url",
     "strip": "log(",
-    "float": "1e-6x",  # rerun --tolerance (NB: -1 and nan are NOT refused yet)
 }
 BY_OPTION = {
     ("data download", "name"): "mnist",

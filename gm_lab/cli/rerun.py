@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gm_lab.cli.checks import finite_non_negative
 from gm_lab.errors import GmLabError
 
 REPEATABLE = ("score", "evolve", "data info")
@@ -78,7 +79,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     rerun.add_argument("result", type=Path, metavar="RESULT.json", help="a --json result")
     rerun.add_argument(
         "--tolerance",
-        type=float,
+        type=finite_non_negative,
         default=1e-6,
         help="relative tolerance of a number (default 1e-6)",
     )

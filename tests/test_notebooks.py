@@ -88,7 +88,7 @@ from gm_lab.expressions import check_tree, parse, score_expression, to_text
 from gm_lab.probe.probe import shared_proxies
 
 assert (N, GENS, POP, BATCH) == (40, 4, 20, 8), (N, GENS, POP, BATCH)
-classic = shared_proxies()
+classic = list(shared_proxies())
 assert len(classic) == 15
 
 # 1. the space: 5 ** 6 cells, 6 edges each; the best CIFAR-10 network

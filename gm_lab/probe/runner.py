@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from gm_lab.errors import GmLabError
 from gm_lab.inputs import Minibatch, StandInImagesWarning
-from gm_lab.plugins import PROXIES, shipping
+from gm_lab.plugins import PROXIES, Need, shipping
 from gm_lab.probe.allocator import keep_freed_memory
 from gm_lab.probe.cache import ProbeCache, input_identity
 from gm_lab.probe.probe import (
@@ -100,11 +100,12 @@ def probe_many(
     run = partial(_run_jobs, bench, config, cache, batch, noise, expected, progress)
     where = f"{config.space}/{config.dataset}"
     run(cache.missing(indices), probe, f"probe {where}", scheduler, workers)
-    gaps = cache.missing_standalone(resolve_proxies(proxies), indices)
+    standalone = [n for n in resolve_proxies(proxies) if PROXIES[n].standalone]  # records: shared
+    gaps = cache.missing_standalone(standalone, indices)
     if gaps:
         names = tuple(gaps)
         todo = sorted(set().union(*gaps.values()))
-        if all(PROXIES[n].needs.data_free and PROXIES[n].needs.rank == 0 for n in names):
+        if all(PROXIES[n].needs is Need.ARCHITECTURE for n in names):
             scheduler, workers = None, 0  # architecture-only: faster here than shipped out
         score = partial(score_standalone, names=names)
         run(todo, score, f"{', '.join(names)} {where}", scheduler, workers)

@@ -95,14 +95,7 @@ def main() -> int:
     for r in rows:
         print(f"| {r['dataset']} | {r['model']} | {r['train_n'] or '—'} | {r['kendall']} | "
               f"{r['spearman']} | {r['mae']} | {r['rmse']} |")  # fmt: skip
-    if args.json:
-        provenance = record(
-            __file__, "tss", args.datasets, {"seeds": list(range(args.seeds))}, bench=bench,
-            final_test="excluded", probe=False,
-        )  # fmt: skip
-        args.json.write_text(
-            json.dumps({"rows": rows, "runs": runs, "provenance": provenance}, indent=1) + "\n"
-        )
+    _write_record(args, bench, rows, runs)
     return 0
 
 
@@ -144,15 +137,21 @@ def transfer(args: argparse.Namespace, bench: Benchmark) -> int:
     for r in rows:
         print(f"| {r['source']} | {r['dataset']} | {r['model']} | {r['train_n']} | "
               f"{r['kendall']} | {r['spearman']} |")  # fmt: skip
-    if args.json:
-        provenance = record(
-            __file__, "tss", args.datasets, {"seeds": list(range(args.seeds))}, bench=bench,
-            final_test="excluded", probe=False,
-        )  # fmt: skip
-        args.json.write_text(
-            json.dumps({"rows": rows, "runs": runs, "provenance": provenance}, indent=1) + "\n"
-        )
+    _write_record(args, bench, rows, runs)
     return 0
+
+
+def _write_record(args: argparse.Namespace, bench: Benchmark, rows: list, runs: list) -> None:
+    """The JSON record (`--json`): the table's rows, every run, and their provenance."""
+    if not args.json:
+        return
+    provenance = record(
+        __file__, "tss", args.datasets, {"seeds": list(range(args.seeds))}, bench=bench,
+        final_test="excluded", probe=False,
+    )  # fmt: skip
+    args.json.write_text(
+        json.dumps({"rows": rows, "runs": runs, "provenance": provenance}, indent=1) + "\n"
+    )
 
 
 def _row(dataset: str, n: int, model: str, metrics: list[dict[str, float]]) -> dict:

@@ -13,8 +13,6 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from gm_lab.proxies._common import weighted_layers  # noqa: F401 - re-used by the passes
-
 
 def relu_code_kernel(pre_activation: Tensor) -> Tensor:
     """One ReLU's NASWOT term c cᵀ + (1-c)(1-c)ᵀ, c the binary codes (x > 0) per sample.

@@ -20,13 +20,24 @@ import pandas as pd
 from gm_lab import paths
 from gm_lab.benchmark.official import extract_table, result_indices
 from gm_lab.benchmark.table import read_table, write_table
-from gm_lab.errors import DataMissingError
+from gm_lab.errors import DataMissingError, GmLabError
 from gm_lab.paths import cache_root, data_roots, origin_of
 from gm_lab.spaces import COLUMN_PREFIX, SearchSpace, get_space, normalise_dataset
 
 SpaceInfo = SearchSpace  # the name this module's signatures used before spaces were plug-ins
 
 SPLITS = ("test", "valid")
+
+#: HW-NAS-Bench devices and figures, as the table's `hw_<device>_<metric>_<dataset>` columns
+#: name them (energy is measured on edgegpu, eyeriss and fpga only).
+HW_DEVICES = ("edgegpu", "raspi4", "pixel3", "edgetpu", "eyeriss", "fpga")
+HW_METRICS = ("latency", "energy")
+HW_UNITS = {"latency": "ms", "energy": "mJ"}
+
+
+class HardwareDataError(GmLabError, ValueError):
+    """A hardware figure the benchmark cannot give: unknown device or metric, or a table
+    without HW-NAS-Bench columns (e.g. one imported from the official NATS-Bench folder)."""
 
 
 @dataclass(frozen=True)
@@ -147,6 +158,41 @@ class Benchmark:
         if prefix == "cifar10":
             columns.append("cifar10_valid_train_time_s")
         return self.table[[c for c in columns if c in self.table]]
+
+    def hardware_devices(self, dataset: str, metric: str = "latency") -> list[str]:
+        """HW-NAS-Bench devices this table has `metric` of for `dataset` (may be empty)."""
+        prefix = COLUMN_PREFIX[normalise_dataset(dataset)]
+        return [d for d in HW_DEVICES if f"hw_{d}_{metric}_{prefix}" in self.table]
+
+    def hardware(self, dataset: str, device: str, metric: str = "latency") -> np.ndarray:
+        """HW-NAS-Bench latency (ms) or energy (mJ) per architecture on `device`, NaN where
+        unknown (HW-NAS-Bench's -1 "not measured" too); HardwareDataError saying what exists
+        when the table cannot answer."""
+        dataset = normalise_dataset(dataset)
+        if metric not in HW_METRICS:
+            raise HardwareDataError(
+                f"unknown hardware metric {metric!r}; choose one of {HW_METRICS}"
+            )
+        if device not in HW_DEVICES:
+            raise HardwareDataError(
+                f"unknown device {device!r}; HW-NAS-Bench devices: {', '.join(HW_DEVICES)}"
+            )
+        column = f"hw_{device}_{metric}_{COLUMN_PREFIX[dataset]}"
+        if column in self.table:
+            values = self.table[column].to_numpy(dtype=float, na_value=np.nan)
+            # HW-NAS-Bench writes -1 where it measured nothing (4,699 TSS cells on edgetpu)
+            return np.where(values < 0, np.nan, values)
+        if not any(str(c).startswith("hw_") for c in self.table.columns):
+            raise HardwareDataError(
+                f"the {self.space.name} table {self.source} has no HW-NAS-Bench columns (hw_*): "
+                "latency columns need the full table, set GM_LAB_DATA to a data folder whose "
+                f"{self.space.table_folder}/{self.space.table_name} has them"
+            )
+        have = self.hardware_devices(dataset, metric)
+        raise HardwareDataError(
+            f"HW-NAS-Bench has no {metric} of {device} for {dataset}; devices with {metric}: "
+            f"{', '.join(have) or 'none'}"
+        )
 
     def with_ground_truth(self, dataset: str) -> np.ndarray:
         """Indices of the architectures that have a test accuracy for `dataset`."""

@@ -14,8 +14,10 @@ the same whatever the number of runs, and runs are independent draws. No torch, 
 Methods: every entry of `scores` (higher is better: negate a lower-is-better score), "random"
 (a uniform pick among the candidates, its own seeded stream) and "oracle" (the candidate of the
 best test accuracy: the most a method could get from that draw). Ties in a score go to the
-candidate drawn first, which is itself random. An architecture whose score is NaN is never
-picked while another candidate has a score; a run whose candidates all lack one has no pick.
+candidate drawn first, which is itself random. A failed score (NaN, +-inf: a network whose
+output ignores its input) ranks below every finite one, as in gm_lab.metrics, so every method
+picks in every run that has candidates and all methods are averaged over the same runs; only a
+run whose draw holds no candidate meeting the limits has no pick (NO_PICK, left out of means).
 """
 
 from __future__ import annotations
@@ -82,14 +84,14 @@ def draw(
 
 
 def pick_best(scores: np.ndarray, candidates: Sequence[np.ndarray]) -> np.ndarray:
-    """Per run, the candidate of the highest finite score (NO_PICK if none has one)."""
+    """Per run, the candidate of the highest score, non-finite scores ranking below every
+    finite one and ties going to the first drawn (NO_PICK only for a run without candidates)."""
     scores = np.asarray(scores, dtype=float)
     picks = np.full(len(candidates), NO_PICK, dtype=np.int64)
     for run, cands in enumerate(candidates):
-        values = scores[cands]
-        finite = np.isfinite(values)
-        if finite.any():
-            picks[run] = cands[int(np.argmax(np.where(finite, values, -np.inf)))]
+        if len(cands):
+            values = scores[cands]
+            picks[run] = cands[int(np.argmax(np.where(np.isfinite(values), values, -np.inf)))]
     return picks
 
 

@@ -1,4 +1,5 @@
-"""JupyterLab widgets: a thin, live view on the engine (gm_lab.evolution, gm_lab.expressions).
+"""JupyterLab widgets: a thin, live view on the engine (gm_lab.evolution, gm_lab.expressions,
+gm_lab.predict).
 
 Each widget works alone and inside `Lab`; none of the engine imports this package. Front ends are
 anywidget ESM bundles (js/ -> gm_lab/widgets/static), so nothing is fetched at run time.
@@ -8,12 +9,17 @@ anywidget ESM bundles (js/ -> gm_lab/widgets/static), so nothing is fetched at r
 - `StratifiedSampleView`: the space's accuracy distribution, bins, and what samples took.
 - `SearchDashboard`: start/pause/resume/step/stop, progress, curves, hall of fame, best tree.
 - `ProxyExplorer`: edit any proxy and see it rescored at once, next to a baseline.
+- `PredictorView`: train an accuracy predictor in the background; predicted vs true, feature
+  importances, the learning curve.
+- `NasChart`: zero-cost NAS picks per method among the candidates, accuracy against latency.
 - `Lab`: all of them on one search.
 """
 
 from gm_lab.widgets.dashboard import SearchDashboard
 from gm_lab.widgets.explorer import ProxyExplorer
 from gm_lab.widgets.lab import Lab
+from gm_lab.widgets.nas import NasChart
+from gm_lab.widgets.predictor import PredictorView
 from gm_lab.widgets.scatter import CorrelationScatter
 from gm_lab.widgets.strata import StratifiedSampleView
 from gm_lab.widgets.tree_editor import ExpressionEditor
@@ -23,6 +29,8 @@ __all__ = [
     "CorrelationScatter",
     "ExpressionEditor",
     "Lab",
+    "NasChart",
+    "PredictorView",
     "ProxyExplorer",
     "SearchDashboard",
     "StratifiedSampleView",

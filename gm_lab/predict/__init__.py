@@ -6,13 +6,14 @@ architectures' features that predicts the test accuracy (%) of any other archite
 - `gm_lab.predict.model`: random forest (`rf`) or LightGBM (`gbm`), seeded; `Predictor.save` /
   `load` without unpickling (skops with trusted types, LightGBM's text model);
 - `gm_lab.predict.protocol`: disjoint random train / held-out samples, Kendall tau, Spearman
-  rho, MAE, RMSE; the learning curve's sizes.
+  rho, MAE, RMSE; the learning curve, run by run (`learning_curve`, `curve_table`).
 
 Importing this package imports neither torch nor scikit-learn (they load when used).
 """
 
 from gm_lab.predict.features import (
     FEATURE_SETS,
+    ArchFeatureSource,
     FeatureError,
     Features,
     arch_features,
@@ -28,12 +29,23 @@ from gm_lab.predict.model import (
     load,
     read_meta,
 )
-from gm_lab.predict.protocol import CURVE_SIZES, Split, scores, split, train_and_evaluate
+from gm_lab.predict.protocol import (
+    CURVE_SIZES,
+    CurvePoint,
+    Split,
+    curve_table,
+    learning_curve,
+    scores,
+    split,
+    train_and_evaluate,
+)
 
 __all__ = [
     "CURVE_SIZES",
     "FEATURE_SETS",
     "MODELS",
+    "ArchFeatureSource",
+    "CurvePoint",
     "FeatureError",
     "Features",
     "Predictor",
@@ -42,7 +54,9 @@ __all__ = [
     "Split",
     "arch_features",
     "build_features",
+    "curve_table",
     "fit_predictor",
+    "learning_curve",
     "load",
     "probe_features",
     "read_meta",

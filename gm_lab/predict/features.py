@@ -18,7 +18,7 @@ depend on the sample it is in. This module imports neither torch nor scikit-lear
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -119,6 +119,34 @@ def arch_features(space: str, dataset: str, archs: Sequence[str]) -> tuple[list[
     return names, values.reshape(len(archs), len(names))
 
 
+class ArchFeatureSource:
+    """Data-free features of any architecture of a benchmark, each computed once (a
+    `protocol.FeatureFn`): a learning curve draws many overlapping samples, and computing
+    every architecture of a space up front costs seconds that a single small run need not pay.
+    """
+
+    def __init__(self, space: str, dataset: str, arch: Callable[[int], str]) -> None:
+        self.space = space
+        self.dataset = dataset
+        self.arch = arch  # index -> architecture string (e.g. `Benchmark.arch`)
+        self.names: list[str] = []
+        self._rows: dict[int, np.ndarray] = {}
+
+    def __call__(self, indices: Sequence[int] | np.ndarray) -> Features:
+        indices = np.asarray(indices, dtype=np.int64)
+        todo = [int(i) for i in dict.fromkeys(indices.tolist()) if int(i) not in self._rows]
+        if todo:
+            names, values = arch_features(self.space, self.dataset, [self.arch(i) for i in todo])
+            if self.names and names != self.names:  # never: one space's features are fixed
+                raise FeatureError("architecture features changed names between calls")
+            self.names = names
+            self._rows.update(zip(todo, values, strict=True))
+        width = len(self.names)
+        rows = [self._rows[int(i)] for i in indices]
+        values = np.vstack(rows) if rows else np.empty((0, width))
+        return Features(indices=indices, names=list(self.names), values=values)
+
+
 # ---- probe features ---------------------------------------------------------------------------
 def probe_features(arrays: ProbeArrays) -> tuple[list[str], np.ndarray]:
     """Every proxy column of `arrays` and the mean and sum over layers of every statistic."""
@@ -171,6 +199,7 @@ def build_features(
 
 __all__ = [
     "FEATURE_SETS",
+    "ArchFeatureSource",
     "FeatureError",
     "Features",
     "arch_features",

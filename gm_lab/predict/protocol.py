@@ -10,7 +10,7 @@ a learning curve is judged on the same held-out architectures.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -139,3 +139,53 @@ def summarise(values: Sequence[float]) -> dict[str, float]:
     if not np.isfinite(arr).any():
         return {"mean": float("nan"), "std": float("nan"), "n": int(arr.size)}
     return {"mean": float(np.nanmean(arr)), "std": float(np.nanstd(arr)), "n": int(arr.size)}
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    """One run of a learning curve: its train size, seed and held-out scores."""
+
+    train_n: int
+    seed: int
+    metrics: dict[str, float]
+
+
+def learning_curve(
+    space: str,
+    dataset: str,
+    accuracy: np.ndarray,
+    features: FeatureFn,
+    heldout_n: int,
+    model: str,
+    feature_set: str,
+    seeds: Sequence[int],
+    sizes: Sequence[int] = CURVE_SIZES,
+    params: dict[str, Any] | None = None,
+    tuned: bool = False,
+) -> Iterator[CurvePoint]:
+    """The learning curve one run at a time (sizes outer, seeds inner), so that a caller can
+    show progress and stop between runs; each seed's held-out sample is the same at every size
+    (`split`). Sizes that do not fit next to `heldout_n` are dropped (`curve_sizes`)."""
+    for n in curve_sizes(accuracy, heldout_n, sizes):
+        for seed in seeds:
+            the_split = split(accuracy, n, heldout_n, seed)
+            run = train_and_evaluate(
+                space, dataset, accuracy, features, the_split, model, feature_set, seed,
+                params=params, tuned=tuned,
+            )  # fmt: skip
+            yield CurvePoint(n, int(seed), run.metrics)
+
+
+def curve_table(points: Sequence[CurvePoint]) -> list[dict[str, Any]]:
+    """Per train size (in order of first appearance): its runs and the mean / std / n of each
+    score over them (`summarise`), as `gm-lab predict --curve --json` reports them."""
+    by_size: dict[int, list[CurvePoint]] = {}
+    for point in points:
+        by_size.setdefault(point.train_n, []).append(point)
+    rows = []
+    for n, runs in by_size.items():
+        row: dict[str, Any] = {"train_n": n, "runs": [{"seed": r.seed, **r.metrics} for r in runs]}
+        for key in ("kendall", "spearman", "mae", "rmse"):
+            row[key] = summarise([r.metrics[key] for r in runs])
+        rows.append(row)
+    return rows

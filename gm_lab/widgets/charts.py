@@ -15,6 +15,7 @@ import altair as alt
 import numpy as np
 from scipy import stats
 
+from gm_lab.predict.protocol import CURVE_SIZES
 from gm_lab.sampling import Sample, assign_bins, bin_edges
 
 DATASET = "rows"
@@ -302,3 +303,168 @@ def fitness_rows(generation: int, **series: float) -> list[dict]:
         {"generation": int(generation), "series": name.replace("_", "-"), "value": _num(value)}
         for name, value in series.items()
     ]
+
+
+# ---- accuracy predictor --------------------------------------------------------------------------
+def prediction_scatter(title: str = "", width: int = 360, height: int = 300) -> alt.LayerChart:
+    """Predicted against true test accuracy of held-out architectures, with the y = x diagonal
+    (a perfect predictor's points lie on it). Rows: `prediction_rows` ("point" and "diagonal"
+    layers of one dataset, so one changeset updates both)."""
+    x = alt.X("true:Q", title="true test accuracy (%)", scale=alt.Scale(zero=False))
+    y = alt.Y("predicted:Q", title="predicted test accuracy (%)", scale=alt.Scale(zero=False))
+    points = (
+        alt.Chart()
+        .transform_filter(alt.datum.layer == "point")
+        .mark_circle(size=26, opacity=0.7, color="#1f77b4")
+        .encode(
+            x=x,
+            y=y,
+            tooltip=[
+                alt.Tooltip("index:Q", title="index"),
+                alt.Tooltip("arch:N", title="arch"),
+                alt.Tooltip("true:Q", title="true", format=".2f"),
+                alt.Tooltip("predicted:Q", title="predicted", format=".2f"),
+                alt.Tooltip("error:Q", title="predicted - true", format="+.2f"),
+            ],
+        )
+    )
+    diagonal = (
+        alt.Chart()
+        .transform_filter(alt.datum.layer == "diagonal")
+        .mark_line(color="#888", strokeDash=[4, 3])
+        .encode(x=x, y=y)
+    )
+    chart = alt.layer(diagonal, points, data=_rows_data()).properties(width=width, height=height)
+    return chart.properties(title=title) if title else chart
+
+
+def prediction_rows(
+    indices: Sequence[int] | np.ndarray,
+    archs: Sequence[str] | np.ndarray,
+    predicted: Sequence[float] | np.ndarray,
+    truth: Sequence[float] | np.ndarray,
+) -> list[dict]:
+    """Rows for `prediction_scatter`: one "point" per architecture and the diagonal's two ends
+    (spanning both axes' range)."""
+    predicted = np.asarray(predicted, dtype=float)
+    truth = np.asarray(truth, dtype=float)
+    n = len(predicted)
+    if not len(indices) == len(archs) == n == len(truth):
+        raise ValueError(
+            f"indices ({len(indices)}), archs ({len(archs)}), predicted ({n}) and truth "
+            f"({len(truth)}) must have equal lengths"
+        )
+    rows: list[dict] = [
+        {
+            "layer": "point",
+            "index": int(indices[i]),
+            "arch": str(archs[i]),
+            "true": _num(truth[i]),
+            "predicted": _num(predicted[i]),
+            "error": _num(predicted[i] - truth[i]),
+        }
+        for i in range(n)
+    ]
+    both = np.concatenate([predicted, truth])
+    both = both[np.isfinite(both)]
+    if both.size:
+        lo, hi = float(both.min()), float(both.max())
+        rows += [{"layer": "diagonal", "true": v, "predicted": v} for v in (lo, hi)]
+    return rows
+
+
+def importance_chart(title: str = "", width: int = 300, height: int = 300) -> alt.Chart:
+    """Horizontal bars of feature importances, largest on top (rows: `importance_rows`)."""
+    chart = (
+        alt.Chart(_rows_data())
+        .mark_bar(color="#4c78a8")
+        .encode(
+            x=alt.X("importance:Q", title="importance (share of the total)"),
+            y=alt.Y("feature:N", title=None, sort=alt.EncodingSortField("rank", order="ascending")),
+            tooltip=[
+                alt.Tooltip("feature:N"),
+                alt.Tooltip("importance:Q", format=".4f"),
+                alt.Tooltip("rank:Q"),
+            ],
+        )
+        .properties(width=width, height=height)
+    )
+    return chart.properties(title=title) if title else chart
+
+
+def importance_rows(importances: dict[str, float], top: int = 15) -> list[dict]:
+    """The `top` largest importances as rows {"feature", "importance", "rank"} (rank 1 = the
+    largest; ties kept in the given order)."""
+    ordered = sorted(importances.items(), key=lambda kv: -kv[1])[:top]
+    return [
+        {"feature": name, "importance": _num(value), "rank": rank}
+        for rank, (name, value) in enumerate(ordered, 1)
+    ]
+
+
+def learning_curve_chart(
+    title: str = "", sizes: Sequence[int] = CURVE_SIZES, width: int = 360, height: int = 240
+) -> alt.LayerChart:
+    """Held-out Kendall τ against the number of labelled training architectures (log axis,
+    ticks at `sizes`): each run as a faint dot, the mean over seeds as a line, ± one std as a
+    bar (rows: `curve_rows`)."""
+    x = alt.X(
+        "train_n:Q",
+        title="labelled training architectures",
+        scale=alt.Scale(type="log", nice=False, padding=12),
+        axis=alt.Axis(values=[int(n) for n in sizes], format="d"),
+    )
+    runs = (
+        alt.Chart()
+        .transform_filter(alt.datum.layer == "run")
+        .mark_circle(size=18, opacity=0.35, color="#888")
+        .encode(
+            x=x,
+            y=alt.Y("kendall:Q", title="held-out Kendall τ", scale=alt.Scale(zero=False)),
+            tooltip=[
+                alt.Tooltip("train_n:Q", title="train-n"),
+                alt.Tooltip("seed:Q"),
+                alt.Tooltip("kendall:Q", title="τ", format=".4f"),
+            ],
+        )
+    )
+    mean = alt.Chart().transform_filter(alt.datum.layer == "mean")
+    line = mean.mark_line(point=True, color="#1f77b4").encode(
+        x=x,
+        y="kendall:Q",
+        tooltip=[
+            alt.Tooltip("train_n:Q", title="train-n"),
+            alt.Tooltip("kendall:Q", title="mean τ", format=".4f"),
+            alt.Tooltip("std:Q", title="std", format=".4f"),
+            alt.Tooltip("n:Q", title="seeds"),
+        ],
+    )
+    spread = mean.mark_rule(color="#1f77b4").encode(x=x, y="lo:Q", y2="hi:Q")
+    chart = alt.layer(runs, spread, line, data=_rows_data()).properties(width=width, height=height)
+    return chart.properties(title=title) if title else chart
+
+
+def curve_rows(table: Sequence[dict]) -> list[dict]:
+    """Rows for `learning_curve_chart` from `gm_lab.predict.protocol.curve_table`: every run's τ
+    and, per train size, the mean ± std over its runs."""
+    rows: list[dict] = []
+    for entry in table:
+        n = int(entry["train_n"])
+        rows += [
+            {"layer": "run", "train_n": n, "seed": int(r["seed"]), "kendall": _num(r["kendall"])}
+            for r in entry["runs"]
+        ]
+        tau = entry["kendall"]
+        mean, std = float(tau["mean"]), float(tau["std"])
+        rows.append(
+            {
+                "layer": "mean",
+                "train_n": n,
+                "kendall": _num(mean),
+                "std": _num(std),
+                "lo": _num(mean - std),
+                "hi": _num(mean + std),
+                "n": int(tau["n"]),
+            }
+        )
+    return rows

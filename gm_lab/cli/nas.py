@@ -307,6 +307,10 @@ def _report(
         "methods": {name: summary[name] for name in order},
         "order": order,
         "per_run": per_run,
+        "picked_archs": {
+            str(i): bench.arch(i)
+            for i in sorted({p["index"] for e in per_run for p in e["picks"].values()} - {None})
+        },
         "probe": ({"config": _config(args).describe(), "runs": probe_runs} if probe_runs else None),
         "standin_images": {args.dataset: label} if label else {},
         "provenance": run_provenance(

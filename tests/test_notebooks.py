@@ -3,7 +3,8 @@ outputs are asserted by cells appended here (the notebooks stay clean for users)
 
 Notebooks read their sizes from GM_LAB_NB_* environment variables with user-sized defaults, so
 CI runs them small: GM_LAB_NB_N (architectures per sample), GM_LAB_NB_GENS, GM_LAB_NB_POP,
-GM_LAB_NB_BATCH (probe batch size).
+GM_LAB_NB_BATCH (probe batch size); notebook 05 also GM_LAB_NB_TRAIN, GM_LAB_NB_HELDOUT,
+GM_LAB_NB_CURVE_MAX, GM_LAB_NB_CURVE_SEEDS (its predictor and learning curve).
 """
 
 from __future__ import annotations
@@ -16,7 +17,17 @@ import pytest
 from nbclient import NotebookClient
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-SMALL = {"GM_LAB_NB_N": "40", "GM_LAB_NB_GENS": "4", "GM_LAB_NB_POP": "20", "GM_LAB_NB_BATCH": "8"}
+SMALL = {
+    "GM_LAB_NB_N": "40",
+    "GM_LAB_NB_GENS": "4",
+    "GM_LAB_NB_POP": "20",
+    "GM_LAB_NB_BATCH": "8",
+    # 05's predictor: train / held-out sizes and its learning curve
+    "GM_LAB_NB_TRAIN": "100",
+    "GM_LAB_NB_HELDOUT": "300",
+    "GM_LAB_NB_CURVE_MAX": "200",
+    "GM_LAB_NB_CURVE_SEEDS": "2",
+}
 
 # notebook name -> code appended after its last cell: assertions on the kernel's state
 CHECKS: dict[str, str] = {}
@@ -232,6 +243,56 @@ except Exception:
 else:
     assert sss_summary["n_archs"] == 32768
     assert sss_summary["n_with_ground_truth"] == _sss["n_with_ground_truth"]
+"""
+
+
+CHECKS["05-predict-accuracy.ipynb"] = """
+import math
+
+from gm_lab.predict import curve_table as _curve_table, scores as _scores, split as _split
+
+assert (TRAIN, HELDOUT, CURVE_MAX, CURVE_SEEDS, N, BATCH) == (100, 300, 200, 2, 40, 8)
+
+# 1. the widget ran in the background to the end; the split is the engine's, disjoint
+assert isinstance(view, PredictorView) and state == view.state == "done" and not view.running
+assert view.error is None and view.progress.value == view.progress.max
+assert "data-state='done'" in view.status.value
+assert run is view.result and run.predictor.feature_set == "arch" and run.predictor.model == "rf"
+assert (len(train_idx), len(heldout_idx)) == (TRAIN, HELDOUT)
+assert not set(train_idx.tolist()) & set(heldout_idx.tolist())
+_again = _split(accuracy, TRAIN, HELDOUT, 0)
+assert np.array_equal(_again.train, train_idx) and np.array_equal(_again.heldout, heldout_idx)
+assert tau_predictor == run.metrics["kendall"] == _scores(run.predicted, run.truth)["kendall"]
+assert tau_predictor > 0.5, tau_predictor  # data-free features rank TSS well from 100 labels
+_points = [r for r in view.scatter.rows if r["layer"] == "point"]
+assert [r["index"] for r in _points] == heldout_idx.tolist()
+assert [r["predicted"] for r in _points] == run.predicted.tolist()
+
+# 2. importances: the forest's, normalised, the top 15 in the chart
+assert math.isclose(importances.sum(), 1.0, abs_tol=1e-9)
+assert dict(importances) == run.predictor.importances()
+assert [r["feature"] for r in view.importance_chart.rows] == list(importances.index[:15])
+
+# 3. the learning curve: the requested sizes, each over CURVE_SEEDS seeds
+assert list(curve.index) == [25, 50, 100, 200] == sizes
+assert (curve["seeds"] == CURVE_SEEDS).all()
+assert view.curve == _curve_table(view.curve_points) and len(view.curve_points) == 4 * CURVE_SEEDS
+for _row in view.curve:
+    assert curve.loc[_row["train_n"], "tau_mean"] == np.mean([r["kendall"] for r in _row["runs"]])
+assert curve["tau_mean"].iloc[-1] > curve["tau_mean"].iloc[0]  # more labels, better ranking
+
+# 4. predictor and proxies on the same N held-out architectures, recomputed
+assert np.array_equal(arrays.indices, heldout_idx[:N]) and len(compare_idx) == N
+assert np.array_equal(compare_truth, run.truth[:N])
+_label = f"predictor ({TRAIN} labels)"
+assert comparison.loc[_label, "kendall"] == metrics.kendall(run.predicted[:N], compare_truth)
+_synflow = metrics.kendall(arrays.proxies["synflow"], compare_truth)
+assert comparison.loc["synflow", "kendall"] == _synflow
+assert comparison.loc["synflow", "labels"] == 0 and comparison.loc[_label, "labels"] == TRAIN
+assert {"synflow", "naswot", "sed_like"} <= set(comparison.index)
+assert best_proxy_tau == comparison.drop(index=_label)["kendall"].max()
+assert scatter.kendall == comparison.loc["synflow", "kendall"]
+assert len(scatter.chart.rows) == N
 """
 
 

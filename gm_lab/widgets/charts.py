@@ -306,6 +306,11 @@ def fitness_rows(generation: int, **series: float) -> list[dict]:
 
 
 # ---- accuracy predictor --------------------------------------------------------------------------
+# The view is embedded before its rows arrive: without `resize`, Vega sizes the padding for the
+# empty axes once and later labels (feature names, tick values) are clipped.
+_GROW = alt.AutoSizeParams(type="pad", resize=True)
+
+
 def prediction_scatter(title: str = "", width: int = 360, height: int = 300) -> alt.LayerChart:
     """Predicted against true test accuracy of held-out architectures, with the y = x diagonal
     (a perfect predictor's points lie on it). Rows: `prediction_rows` ("point" and "diagonal"
@@ -334,7 +339,9 @@ def prediction_scatter(title: str = "", width: int = 360, height: int = 300) -> 
         .mark_line(color="#888", strokeDash=[4, 3])
         .encode(x=x, y=y)
     )
-    chart = alt.layer(diagonal, points, data=_rows_data()).properties(width=width, height=height)
+    chart = alt.layer(diagonal, points, data=_rows_data()).properties(
+        width=width, height=height, autosize=_GROW
+    )
     return chart.properties(title=title) if title else chart
 
 
@@ -379,15 +386,19 @@ def importance_chart(title: str = "", width: int = 300, height: int = 300) -> al
         alt.Chart(_rows_data())
         .mark_bar(color="#4c78a8")
         .encode(
-            x=alt.X("importance:Q", title="importance (share of the total)"),
+            x=alt.X(
+                "importance:Q",
+                title="share of the total importance",
+                axis=alt.Axis(format=".0%", tickCount=5),
+            ),
             y=alt.Y("feature:N", title=None, sort=alt.EncodingSortField("rank", order="ascending")),
             tooltip=[
                 alt.Tooltip("feature:N"),
-                alt.Tooltip("importance:Q", format=".4f"),
+                alt.Tooltip("importance:Q", format=".2%"),
                 alt.Tooltip("rank:Q"),
             ],
         )
-        .properties(width=width, height=height)
+        .properties(width=width, height=height, autosize=_GROW)
     )
     return chart.properties(title=title) if title else chart
 
@@ -440,7 +451,9 @@ def learning_curve_chart(
         ],
     )
     spread = mean.mark_rule(color="#1f77b4").encode(x=x, y="lo:Q", y2="hi:Q")
-    chart = alt.layer(runs, spread, line, data=_rows_data()).properties(width=width, height=height)
+    chart = alt.layer(runs, spread, line, data=_rows_data()).properties(
+        width=width, height=height, autosize=_GROW
+    )
     return chart.properties(title=title) if title else chart
 
 

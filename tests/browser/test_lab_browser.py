@@ -163,3 +163,29 @@ def test_sample_view_and_lab_render(page, jupyter_lab) -> None:
     lab.wait_for(timeout=60_000)
     screenshot(lab, "lab")
     assert_no_news_or_notifications(page)
+
+
+def test_predictor_view_trains_from_its_button_and_draws_every_heldout_point(
+    page, jupyter_lab
+) -> None:
+    notebook = jupyter_lab.write_notebook(
+        "predictor.ipynb",
+        [
+            "from gm_lab.widgets import PredictorView\n"
+            "predictor = PredictorView(train_n=40, heldout_n=60)\n"
+            "predictor",
+        ],
+    )
+    open_and_run(page, jupyter_lab, notebook)
+    view = panel(page).locator(".gm-predictor")
+    view.locator("button.gm-train").wait_for(timeout=120_000)
+    view.locator("button.gm-train").click()
+    view.locator(".gm-state[data-state='done']").wait_for(timeout=60_000)
+    scatter = view.locator(".gm-vega-chart").first
+    page.wait_for_function(
+        "el => el.querySelectorAll('path[role=graphics-symbol]').length >= 60",
+        arg=scatter.element_handle(),
+        timeout=30_000,
+    )
+    assert "τ = " in view.locator(".gm-predictor-metrics").inner_text()
+    screenshot(view, "predictor")

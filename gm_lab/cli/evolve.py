@@ -43,6 +43,8 @@ DEFAULTS: dict[str, Any] = {
     "metric": "kendall",
     "aggregate": "mean",
     "size_penalty": 0.0,
+    "objective": "tau",
+    "terminals": "all",
     "max_height": 10,
     "max_size": 60,
     "batch_size": 64,
@@ -72,7 +74,11 @@ _SETTINGS = {
     "probe_seed": "probe_seed",
     "scheduler": "scheduler",
     "standalone": "standalone",
+    "objective": "objective",
+    "terminals": "terminals",
 }
+OBJECTIVES = ("tau", "tau+cost")  # as gm_lab.evolution.config (not imported: it loads torch)
+TERMINAL_SETS = ("all", "stats", "proxies")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -133,6 +139,20 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--size-penalty",
         type=finite_non_negative,
         help=f"fitness = correlation - this x nodes ({d['size_penalty']})",
+    )
+    evolve.add_argument(
+        "--objective",
+        choices=OBJECTIVES,
+        help="tau: maximise the rank correlation; tau+cost: NSGA-II on the correlation and the "
+        "seconds per architecture computing the expression takes (the probe passes its "
+        "terminals need, `gm-lab costs`), giving a Pareto front of accurate and cheap "
+        f"expressions ({d['objective']})",
+    )
+    evolve.add_argument(
+        "--terminals",
+        choices=TERMINAL_SETS,
+        help="what expressions are built from: all, stats (the per-layer statistics only) or "
+        f"proxies (the classic proxies only) ({d['terminals']})",
     )
     evolve.add_argument(
         "--standalone",
@@ -232,6 +252,8 @@ def describe(config: SearchConfig) -> str:
         + f"pop {config.pop}, {config.gens} generations, fitness {config.metric}"
         + (f" ({config.aggregate} over datasets)" if len(config.datasets) > 1 else "")
         + (f" - {config.size_penalty:g} x size" if config.size_penalty else "")
+        + (f", objective {config.objective}" if config.objective != "tau" else "")
+        + (f", terminals {config.terminals}" if config.terminals != "all" else "")
     )
 
 
@@ -346,6 +368,9 @@ def report(result: SearchResult, args: argparse.Namespace) -> None:
     for dataset, label in result.standin_images.items():
         print(f"\n{dataset}: {label} (no {dataset} images of its own; `gm-lab data info`)")
     print(f"\n{result.table()}")
+    front = result.front_table()
+    if front:
+        print(f"\n{front}")
     seconds = result.seconds
     print(
         f"\nprepare {seconds.get('prepare', 0.0):.1f} s (probing: "

@@ -41,6 +41,8 @@ IGNORED_AT = {  # top-level keys (or key paths) that name this run, not its numb
     ("config", "checkpoint_dir"),
     ("config", "workers"),
     ("config", "scheduler"),
+    ("costs", "source"),  # where the pass costs came from (a path when measured here)
+    ("costs", "about"),
 }
 ENVIRONMENT = (  # provenance entries that explain differing numbers
     ("gm_lab", "version"),

@@ -8,9 +8,10 @@
 
 Modules, bottom up: `config` (SearchConfig), `rng` (per-search random generator behind DEAP),
 `fitness` (Kendall/Spearman fitness, cached by canonical form), `operators` (DEAP toolbox),
-`engine` (one generation), `data` (samples and probes), `events`, `checkpoint`, `result`,
-`search` (the Search object). Nothing here imports Jupyter: the engine runs in scripts and the
-CLI alike, and a notebook front end subscribes to its events.
+`pareto` (the cost objective, NSGA-II selection, the Pareto front), `engine` (one generation),
+`data` (samples and probes), `events`, `checkpoint`, `result`, `search` (the Search object).
+Nothing here imports Jupyter: the engine runs in scripts and the CLI alike, and a notebook
+front end subscribes to its events.
 """
 
 from gm_lab.evolution.checkpoint import (
@@ -26,6 +27,7 @@ from gm_lab.evolution.engine import Engine, EngineState
 from gm_lab.evolution.events import GenerationEvent, GenerationStats
 from gm_lab.evolution.fitness import WORST_FITNESS, FitnessFunction, Split
 from gm_lab.evolution.operators import MUTATIONS, FitnessMax, Individual, build_toolbox
+from gm_lab.evolution.pareto import CostFunction
 from gm_lab.evolution.result import Correlation, ExpressionReport, SearchResult
 from gm_lab.evolution.rng import search_random
 from gm_lab.evolution.search import Search, SearchStateError
@@ -36,6 +38,7 @@ __all__ = [
     "Checkpoint",
     "CheckpointError",
     "Correlation",
+    "CostFunction",
     "Engine",
     "EngineState",
     "ExpressionReport",

@@ -53,6 +53,7 @@ class Checkpoint:
     samples: dict[str, list[int]]  # "search" / "heldout" -> architecture indices
     history: list[GenerationEvent] = field(default_factory=list)
     truth_fingerprint: dict[str, str] = field(default_factory=dict)  # split -> SHA-256
+    costs: dict[str, Any] | None = None  # tau+cost: the pass costs the run prices with
     format: int = CHECKPOINT_FORMAT
     gm_lab_version: str = __version__
     saved_at: str = ""
@@ -89,6 +90,8 @@ def save_checkpoint(folder: Path | str, checkpoint: Checkpoint) -> Path:
         "history": [event.to_dict() for event in checkpoint.history],
         "state": _state_to_data(checkpoint.state),
     }
+    if checkpoint.costs is not None:
+        content["costs"] = checkpoint.costs
     document = {"sha256": _digest(content), "content": content}
     atomic_write(path, json.dumps(document, separators=(",", ":")).encode())
     return path
@@ -112,6 +115,7 @@ def _state_to_data(state: EngineState) -> dict[str, Any]:
         "rng": {"version": version, "internal": list(internal), "gauss_next": gauss},
         "np_rng": state.np_rng.bit_generator.state,
         "fitness_cache": state.fitness_cache,
+        "pareto_front": [_individual_to_data(i) for i in state.pareto_front],
     }
 
 
@@ -157,6 +161,7 @@ def load_checkpoint(folder: Path | str) -> Checkpoint:
             samples=content["samples"],
             history=[GenerationEvent.from_dict(e) for e in content["history"]],
             truth_fingerprint=content.get("truth_fingerprint", {}),
+            costs=content.get("costs"),
             format=content["format"],
             gm_lab_version=content.get("gm_lab_version", ""),
             saved_at=content.get("saved_at", ""),
@@ -187,6 +192,7 @@ def _state_from_data(data: dict[str, Any]) -> EngineState:
         rng=rng,
         np_rng=np_rng,
         fitness_cache={str(k): float(v) for k, v in data["fitness_cache"].items()},
+        pareto_front=[_individual_from_data(i) for i in data.get("pareto_front", [])],
     )
 
 

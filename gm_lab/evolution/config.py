@@ -19,6 +19,10 @@ from gm_lab.sampling import MIN_SAMPLE, SAMPLE_KINDS, SampleKind
 Metric = Literal["kendall", "spearman"]
 Aggregate = Literal["mean", "min"]
 Selection = Literal["double_tournament", "tournament"]
+Objective = Literal["tau", "tau+cost"]
+TerminalSet = Literal["all", "stats", "proxies"]
+OBJECTIVES: tuple[Objective, ...] = ("tau", "tau+cost")
+TERMINAL_SETS: tuple[TerminalSet, ...] = ("all", "stats", "proxies")
 
 
 class SearchConfigError(GmLabError, ValueError):
@@ -50,11 +54,18 @@ class SearchConfig:
     # terminals: every statistic and shared-pass proxy, plus these standalone proxies (None: the
     # data-free ones, which cost nothing; each other one runs its own passes per architecture)
     standalone: tuple[str, ...] | None = None
+    # which of them evolution may use: all, the per-layer statistics only (GreenMachine/EZNAS-
+    # style discovery) or the classic proxies only; the data always holds every proxy, so the
+    # classic ones are still reported next to what evolved
+    terminals: TerminalSet = "all"
 
     # fitness
     metric: Metric = "kendall"
     aggregate: Aggregate = "mean"
     size_penalty: float = 0.0  # fitness = correlation - size_penalty * nodes
+    # "tau": maximise the correlation (the hall of fame); "tau+cost": NSGA-II on (correlation,
+    # seconds per architecture to compute the expression), whose result is a Pareto front
+    objective: Objective = "tau"
 
     # GP
     pop: int = 100
@@ -121,6 +132,14 @@ class SearchConfig:
             f"n_heldout={self.n_heldout} must be 0 (none) or >= {MIN_SAMPLE}",
         )
         need(self.elite < self.pop, f"elite={self.elite} must be below pop={self.pop}")
+        need(
+            self.objective in OBJECTIVES,
+            f"objective {self.objective!r} must be one of {', '.join(OBJECTIVES)}",
+        )
+        need(
+            self.terminals in TERMINAL_SETS,
+            f"terminals {self.terminals!r} must be one of {', '.join(TERMINAL_SETS)}",
+        )
         need(self.metric in ("kendall", "spearman"), f"metric {self.metric!r}: kendall|spearman")
         need(self.aggregate in ("mean", "min"), f"aggregate {self.aggregate!r}: mean|min")
         need(
@@ -148,6 +167,16 @@ class SearchConfig:
         """Every proxy the search uses as a terminal: the shared-pass ones and `standalone`."""
         shared = tuple(s.name for s in PROXIES.specs() if not s.standalone)
         return shared + tuple(self.standalone or ())
+
+    @property
+    def terminal_proxies(self) -> tuple[str, ...]:
+        """The proxies evolution may use as terminals (none with `terminals="stats"`)."""
+        return () if self.terminals == "stats" else self.proxies
+
+    @property
+    def uses_statistics(self) -> bool:
+        """Whether evolution may use the per-layer statistics (not with "proxies")."""
+        return self.terminals != "proxies"
 
     @property
     def run_seed(self) -> int:

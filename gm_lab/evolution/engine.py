@@ -20,6 +20,12 @@ from deap import tools
 from gm_lab.evolution.config import SearchConfig
 from gm_lab.evolution.fitness import FitnessFunction
 from gm_lab.evolution.operators import Individual, build_toolbox, same_expression, vary
+from gm_lab.evolution.pareto import (
+    CostFunction,
+    select_parents,
+    select_survivors,
+    update_front,
+)
 from gm_lab.evolution.rng import search_random
 
 LOG_FIELDS = (
@@ -39,6 +45,7 @@ class EngineState:
     rng: random.Random  # every draw of DEAP and of new constants, via gm_lab.evolution.rng
     np_rng: np.random.Generator  # for numpy-based operators (none of DEAP's use it)
     fitness_cache: dict[str, float] = field(default_factory=dict)
+    pareto_front: list[Individual] = field(default_factory=list)  # tau+cost only, cheapest first
 
     @classmethod
     def new(cls, config: SearchConfig) -> EngineState:
@@ -63,12 +70,16 @@ class Engine:
         fitness: FitnessFunction,
         state: EngineState,
         yield_gil: bool = True,
+        cost: CostFunction | None = None,
     ) -> None:
         if fitness.cache is not state.fitness_cache:
             raise ValueError("the fitness function must use the state's fitness cache")
+        if config.objective == "tau+cost" and cost is None:
+            raise ValueError("objective tau+cost needs a cost function (pass costs)")
         self.config = config
         self.fitness = fitness
         self.state = state
+        self.cost = cost if config.objective == "tau+cost" else None
         self.toolbox = build_toolbox(config)
         # time.sleep(0) after each new evaluation lets a waiting thread (the notebook's main
         # thread) take the GIL at once instead of after the 5 ms switch interval
@@ -82,6 +93,8 @@ class Engine:
     def advance(self) -> dict[str, Any]:
         """Make the next generation (the initial population first) and return its log record."""
         state, config, toolbox = self.state, self.config, self.toolbox
+        if self.cost is not None:
+            return self._advance_nsga2()
         with search_random(state.rng):
             if state.generation < 0:
                 population = toolbox.population(config.pop)
@@ -92,6 +105,26 @@ class Engine:
                 population = elites + offspring
             evals, hits = self.evaluate(population)
         state.hall_of_fame.update(population)
+        state.population = population
+        state.generation += 1
+        record = self._record(population, evals, hits)
+        state.logbook.record(**record)
+        return record
+
+    def _advance_nsga2(self) -> dict[str, Any]:
+        """One NSGA-II generation on (correlation, cost); the front archive follows it."""
+        state, config, toolbox = self.state, self.config, self.toolbox
+        with search_random(state.rng):
+            if state.generation < 0:
+                population = toolbox.population(config.pop)
+                evals, hits = self.evaluate(population)
+            else:
+                parents = select_parents(state.population, config.pop)
+                offspring = vary(toolbox, parents, config.cxpb, config.mutpb, state.rng)
+                evals, hits = self.evaluate(offspring)
+                population = select_survivors(state.population + offspring, config.pop)
+        state.hall_of_fame.update(population)
+        state.pareto_front = update_front(state.pareto_front, population)
         state.population = population
         state.generation += 1
         record = self._record(population, evals, hits)
@@ -109,7 +142,8 @@ class Engine:
             key, value = fitness.correlation(individual)
             individual.key = key
             size = len(individual)
-            individual.fitness.values = (fitness.from_correlation(value, size), size)
+            second = size if self.cost is None else self.cost(individual, key)
+            individual.fitness.values = (fitness.from_correlation(value, size), second)
             if fitness.misses > misses:
                 evals += 1
                 if self.yield_gil:

@@ -46,6 +46,11 @@ class GenerationEvent:
     generation `gens`. Correlations are those of the best expression so far (hall of fame #1)
     on the search sample and on the held-out sample the search never sees, aggregated over the
     searched datasets like the fitness is; `per_dataset["cifar10/heldout"]` etc. hold each one.
+
+    With `objective="tau+cost"`, `front` is the Pareto front so far, cheapest first: one dict
+    per expression with "expr", "fitness" (the correlation on the search sample, as the fitness
+    has it), "heldout_kendall" (None without a held-out sample), "cost" (seconds per
+    architecture), "cost_ratio" (× one plain forward+backward) and "size"; empty otherwise.
     """
 
     generation: int
@@ -62,6 +67,7 @@ class GenerationEvent:
     seconds: float = 0.0  # wall time of this generation, everything included
     timings: dict[str, float] = field(default_factory=dict)  # evolve / report / checkpoint
     elapsed: float = 0.0  # generation seconds so far, over all sessions of a resumed search
+    front: list[dict[str, Any]] = field(default_factory=list)  # tau+cost: the Pareto front
 
     @property
     def done(self) -> bool:
@@ -78,10 +84,11 @@ class GenerationEvent:
     def line(self) -> str:
         """One line for a log or the CLI: gen, best fitness, mean, best size, held-out τ, time."""
         heldout = _fmt(self.heldout_kendall)
+        front = f"  front {len(self.front):>2}" if self.front else ""
         return (
             f"gen {self.generation:>3}/{self.gens}  best {self.stats.best:+.4f}  "
             f"mean {self.stats.mean:+.4f}  size {self.best_size:>3}  "
-            f"held-out tau {heldout}  {self.seconds:6.2f} s"
+            f"held-out tau {heldout}{front}  {self.seconds:6.2f} s"
         )
 
 

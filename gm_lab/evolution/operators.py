@@ -50,7 +50,11 @@ class FitnessMax(base.Fitness):
     """(fitness, size): the (penalised) rank correlation, maximised, then the node count,
     minimised. DEAP compares fitnesses lexicographically, so equal correlations (common on
     small samples) go to the smaller tree in tournaments, elitism and the hall of fame:
-    lexicographic parsimony pressure (Luke & Panait 2002), without a size penalty's bias."""
+    lexicographic parsimony pressure (Luke & Panait 2002), without a size penalty's bias.
+
+    With `objective="tau+cost"` the second value is the expression's cost in seconds per
+    architecture instead (also minimised, so the weights are the same): NSGA-II's two
+    objectives, and among equal correlations the cheaper expression ranks first."""
 
     weights = (1.0, -1.0)
 
@@ -82,7 +86,8 @@ def build_toolbox(config: SearchConfig) -> base.Toolbox:
     """The toolbox for `config`: `population(n)`, `select`, `mate`, `mutate` (one of MUTATIONS
     at random, in place; returns a 1-tuple like DEAP's) and `clone`."""
     toolbox = base.Toolbox()
-    pset = restricted_pset(config.proxies)  # the terminals the search's data holds
+    # the terminals the search may use: those its data holds, of the chosen terminal set
+    pset = restricted_pset(config.terminal_proxies, statistics=config.uses_statistics)
     low, high = config.init_depth
     toolbox.register("expr", gp.genHalfAndHalf, pset=pset, min_=low, max_=high)
     toolbox.register("individual", _new_individual, toolbox.expr, config.max_size)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -79,6 +79,12 @@ class ExpressionReport:
     heldout_kendall: float | None
     heldout_spearman: float | None
     kind: str = "evolved"  # "evolved" | "classic"
+    cost: float | None = None  # tau+cost: seconds per architecture to compute it from scratch
+    cost_ratio: float | None = None  # the same, as a multiple of one plain forward+backward
+
+    def priced(self, seconds: float, ratio: float) -> ExpressionReport:
+        """This report with its cost (objective tau+cost)."""
+        return replace(self, cost=float(seconds), cost_ratio=float(ratio))
 
     @classmethod
     def build(
@@ -128,7 +134,14 @@ class ExpressionReport:
             "heldout_kendall": _finite_or_none(self.heldout_kendall),
             "heldout_spearman": _finite_or_none(self.heldout_spearman),
             "rows": [r.to_dict() for r in self.rows],
-        }
+        } | (
+            {}  # only priced reports carry costs: a tau-only result reads as it always did
+            if self.cost is None
+            else {
+                "cost_seconds": _finite_or_none(self.cost),
+                "cost_ratio": _finite_or_none(self.cost_ratio),
+            }
+        )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ExpressionReport:
@@ -147,6 +160,8 @@ class ExpressionReport:
             heldout_kendall=number("heldout_kendall"),
             heldout_spearman=number("heldout_spearman"),
             kind=str(data.get("kind", "evolved")),
+            cost=number("cost_seconds"),
+            cost_ratio=number("cost_ratio"),
         )
 
 
@@ -190,6 +205,8 @@ class SearchResult:
     seconds: dict[str, float] = field(default_factory=dict)  # prepare / evolve
     probe: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] | None = None  # gm_lab.provenance.run_provenance (set by the CLI)
+    pareto_front: list[ExpressionReport] = field(default_factory=list)  # tau+cost, cheapest first
+    costs: dict[str, Any] | None = None  # tau+cost: the pass costs expressions were priced with
 
     @property
     def finished(self) -> bool:
@@ -225,6 +242,14 @@ class SearchResult:
                 "standin_images": self.standin_images,
                 "provenance": self.provenance,
             }
+            | (
+                {}  # a tau-only result reads as it always did
+                if self.config.objective == "tau"
+                else {
+                    "pareto_front": [r.to_dict() for r in self.pareto_front],
+                    "costs": self.costs,
+                }
+            )
         )
 
     @classmethod
@@ -243,8 +268,10 @@ class SearchResult:
             seconds=data.get("seconds", {}),
             probe=data.get("probe", {}),
             provenance=data.get("provenance"),
+            pareto_front=[ExpressionReport.from_dict(r) for r in data.get("pareto_front", [])],
+            costs=data.get("costs"),
         )
-        for report in result.hall_of_fame:
+        for report in [*result.hall_of_fame, *result.pareto_front]:
             _ = report.tree  # parse now: a damaged file fails here, not later
         return result
 
@@ -286,6 +313,40 @@ class SearchResult:
                 )
         return "\n".join(lines)
 
+    def front_table(self, width: int = 48) -> str:
+        """The Pareto front (tau+cost), cheapest first: correlation on the search sample (as the
+        fitness has it) and held-out Kendall τ against seconds per architecture and the multiple
+        of one forward+backward; then the classic proxies priced the same way, for reference.
+        "" when the search had a single objective."""
+        if self.config.objective == "tau":
+            return ""
+        metric = "τ" if self.config.metric == "kendall" else "ρ"
+        source = (self.costs or {}).get("source", "?")
+        reference = (self.costs or {}).get("reference")
+        fb = f"{reference * 1000:.1f} ms" if reference else "?"
+        lines = [
+            f"Pareto front: {metric} on the search sample vs cost per architecture "
+            f"(pass costs: {source}; one forward+backward = {fb})",
+            f"  {'expression':<{width}} {'size':>4}  {'search ' + metric:>8} {'held-out τ':>10}  "
+            f"{'s/arch':>9} {'× fwd+bwd':>9}",
+        ]
+
+        def line(label: str, report: ExpressionReport) -> str:
+            shown = label if len(label) <= width else label[: width - 3] + "..."
+            search = getattr(report, f"search_{self.config.metric}")
+            return (
+                f"  {shown:<{width}} {report.size:>4}  {_number(search, 8)} "
+                f"{_number(report.heldout_kendall, 10)}  {_number(report.cost, 9, '.4f')} "
+                f"{_number(report.cost_ratio, 9, '.2f')}"
+            )
+
+        lines += [line(f"#{i + 1} {r.expr}", r) for i, r in enumerate(self.pareto_front)]
+        priced = sorted((r for r in self.classic if r.cost is not None), key=lambda r: r.cost)
+        if priced:
+            lines.append("  classic proxies (reference):")
+            lines += [line(r.expr, r) for r in priced]
+        return "\n".join(lines)
+
     def _all_rows(self) -> list[Correlation]:
         return [row for r in self.hall_of_fame + self.classic for row in r.rows]
 
@@ -301,6 +362,12 @@ def _cell(row: Correlation | None, metric: str, width: int) -> str:
         return f"{'-':>{width}}"
     value = getattr(row, metric)
     return f"{'nan':>{width}}" if math.isnan(value) else f"{value:>+{width}.4f}"
+
+
+def _number(value: float | None, width: int, spec: str = "+.4f") -> str:
+    if value is None or not math.isfinite(value):
+        return f"{'-':>{width}}"
+    return f"{value:{spec}}".rjust(width)
 
 
 def _finite_or_none(value: float | None) -> float | None:

@@ -45,8 +45,10 @@ from gm_lab.evolution.engine import Engine, EngineState
 from gm_lab.evolution.events import GenerationEvent, GenerationStats
 from gm_lab.evolution.fitness import FitnessFunction, aggregate
 from gm_lab.evolution.operators import Individual
+from gm_lab.evolution.pareto import CostFunction, front_entry
 from gm_lab.evolution.result import SearchResult, report_classic, report_tree
-from gm_lab.expressions import simplify
+from gm_lab.expressions import parse, simplify
+from gm_lab.expressions.cost import PassCosts, load_pass_costs
 
 EVENT_QUEUE_LIMIT = 10_000  # events kept for a consumer that never reads the queue (oldest go)
 Phase = Literal["new", "preparing", "running", "paused", "stopped", "finished", "failed"]
@@ -92,6 +94,9 @@ class Search:
         self._restored: Checkpoint | None = None
         self._best_cache: dict[str, dict[str, dict[str, float]]] = {}
         self._snapshot: tuple[list[Individual], list[dict[str, Any]]] = ([], [])
+        self._front: list[Individual] = []  # snapshot of the Pareto front (tau+cost)
+        self._cost: CostFunction | None = None
+        self._references: list[dict[str, Any]] | None = None
 
     @classmethod
     def resume_from(
@@ -149,6 +154,11 @@ class Search:
     def data(self) -> SearchData | None:
         """Samples and splits, once prepared."""
         return self._data
+
+    @property
+    def cost(self) -> CostFunction | None:
+        """What prices an expression (tau+cost only), once prepared."""
+        return self._cost
 
     @property
     def state(self) -> EngineState | None:
@@ -228,7 +238,9 @@ class Search:
                 config.size_penalty,
                 cache=state.fitness_cache,
             )
-            self._engine = Engine(config, fitness, state)
+            if config.objective == "tau+cost":
+                self._cost = CostFunction(self._pass_costs())
+            self._engine = Engine(config, fitness, state, cost=self._cost)
             self._snapshot = self._take_snapshot()
             self._data = data
             return data
@@ -372,6 +384,17 @@ class Search:
         reports = [report_tree(i, i.fitness.values[0], data.splits, how) for i in hall_of_fame]
         names = set.intersection(*(set(s.arrays.proxies) for s in data.splits))
         classic = [report_classic(name, data.splits, how) for name in sorted(names)]
+        front, costs = [], None
+        cost = self._cost
+        if cost is not None:
+            front = [
+                report_tree(i, i.fitness.values[0], data.splits, how).priced(
+                    i.fitness.values[1], cost.ratio(i.fitness.values[1])
+                )
+                for i in self._front
+            ]
+            classic = [r.priced(cost(r.tree), cost.ratio(cost(r.tree))) for r in classic]
+            costs = _costs_data(cost.costs)
         return SearchResult(
             config=self.config,
             generation=int(logbook[-1]["gen"]) if logbook else -1,
@@ -384,7 +407,36 @@ class Search:
                 "evolve": round(self.history[-1].elapsed, 3) if self.history else 0.0,
             },
             probe=data.probe,
+            pareto_front=front,
+            costs=costs,
         )
+
+    def reference_points(self) -> list[dict[str, Any]]:
+        """The classic proxies as reference points of the Pareto front (tau+cost; [] else):
+        "expr" (the proxy's name), "fitness" (its correlation on the search sample, aggregated
+        as the fitness is), "cost" (seconds per architecture of the bare proxy) and
+        "cost_ratio"; computed once, after preparing."""
+        if self._references is not None:
+            return self._references
+        data, cost = self._data, self._cost
+        if data is None or cost is None:
+            return []
+        names = set.intersection(*(set(s.arrays.proxies) for s in data.search_splits))
+        points = []
+        for name in sorted(names):
+            report = report_classic(name, data.search_splits, self.config.aggregate)
+            metric = f"search_{self.config.metric}"
+            seconds = cost(parse(name))
+            points.append(
+                {
+                    "expr": name,
+                    "fitness": getattr(report, metric),
+                    "cost": seconds,
+                    "cost_ratio": cost.ratio(seconds),
+                }
+            )
+        self._references = points
+        return points
 
     # ---- internals ------------------------------------------------------------------------------
     def _main(self) -> None:
@@ -432,9 +484,19 @@ class Search:
         canonical_size = len(simplify(best))
         reported = time.perf_counter()
 
-        def summary(role: str, metric: str) -> float | None:
-            values = [v[metric] for k, v in per_split.items() if k.endswith(f"/{role}")]
+        def summary(
+            role: str, metric: str, found: dict[str, dict[str, float]] | None = None
+        ) -> float | None:
+            found = per_split if found is None else found
+            values = [v[metric] for k, v in found.items() if k.endswith(f"/{role}")]
             return aggregate(values, config.aggregate) if values else None
+
+        front = []
+        if self._cost is not None:
+            for member in engine.state.pareto_front:
+                correlations = self._best_correlations(member)
+                heldout = summary("heldout", "kendall", correlations)
+                front.append(front_entry(member, self._cost, heldout_kendall=heldout))
 
         event = GenerationEvent(
             generation=engine.state.generation,
@@ -451,6 +513,7 @@ class Search:
             seconds=reported - began,
             timings={"evolve": evolved - began, "report": reported - evolved, "checkpoint": 0.0},
             elapsed=(self.history[-1].elapsed if self.history else 0.0) + reported - began,
+            front=front,
         )
         if config.checkpoint_dir:  # holds this event too, with the time before saving
             self._save_checkpoint(config.checkpoint_dir, event)
@@ -470,8 +533,9 @@ class Search:
         return event
 
     def _best_correlations(self, best: Individual) -> dict[str, dict[str, float]]:
-        """τ and ρ of the best expression on each searched dataset's search and held-out split
-        (cached by canonical form: the best often stays the same for generations)."""
+        """τ and ρ of the best expression (or a front member) on each searched dataset's search
+        and held-out split (cached by canonical form: the best often stays the same for
+        generations, and so does most of the front)."""
         assert self._data is not None and best.key is not None
         found = self._best_cache.get(best.key)
         if found is None:
@@ -488,6 +552,7 @@ class Search:
         assert self._engine is not None
         state = self._engine.state
         clone = self._engine.toolbox.clone
+        self._front = [clone(i) for i in state.pareto_front]
         return [clone(i) for i in state.hall_of_fame], [dict(r) for r in state.logbook]
 
     def _save_checkpoint(self, folder: str, event: GenerationEvent) -> None:
@@ -498,8 +563,17 @@ class Search:
             samples=_sample_indices(self._data),
             history=[*self.history, event],
             truth_fingerprint=_truth_fingerprints(self._data),
+            costs=_costs_data(self._cost.costs) if self._cost is not None else None,
         )
         save_checkpoint(folder, checkpoint)
+
+    def _pass_costs(self) -> PassCosts:
+        """The checkpoint's pass costs when resuming (the run prices as it did), else this
+        machine's (or the shipped) costs of the first dataset."""
+        stored = self._restored.costs if self._restored is not None else None
+        if stored is not None:
+            return PassCosts.from_json(stored, str(stored.get("source", "the checkpoint")))
+        return load_pass_costs(self.config.space, self.config.datasets[0])
 
     def _set_phase(self, phase: Phase) -> None:
         """Change phase and wake every waiter (call with the condition held)."""
@@ -515,6 +589,11 @@ class Search:
     def _raise_if_failed(self) -> None:
         if self._phase == "failed" and self._error is not None:
             raise self._error
+
+
+def _costs_data(costs: PassCosts) -> dict[str, Any]:
+    """Pass costs as plain data, with where they came from."""
+    return {**costs.to_json(), "source": costs.source}
 
 
 def _truth_fingerprints(data: SearchData) -> dict[str, str]:

@@ -245,18 +245,32 @@ STATISTICS.subscribe(_on_statistic)
 PROXIES.subscribe(_on_proxy)
 
 
-def restricted_pset(proxies: Iterable[str] | None = None) -> gp.PrimitiveSetTyped:
+def restricted_pset(
+    proxies: Iterable[str] | None = None, statistics: bool = True
+) -> gp.PrimitiveSetTyped:
     """`PSET` with only the proxies `proxies` as S terminals (None: all), for a search whose
-    data holds only those. Shares PSET's primitive and terminal objects, so trees built from
-    it are trees over PSET."""
-    if proxies is None:
+    data holds only those (or that may use only those). `statistics=False` also drops every
+    per-layer statistic and, as nothing per-layer can then be built, every operator taking or
+    giving a per-layer value: expressions over the proxies and constants alone. Shares PSET's
+    primitive and terminal objects, so trees built from it are trees over PSET."""
+    if proxies is None and statistics:
         return PSET
-    allowed = set(proxies) | set(stat_names())
+    allowed = set(PSET.mapping if proxies is None else proxies)
+    if statistics:
+        allowed |= set(stat_names())
+    else:
+        allowed -= set(stat_names())
     pset = copy.copy(PSET)
     pset.terminals = {
         kind: [t for t in terms if isinstance(t, type) or t.name in allowed]  # type: constants
         for kind, terms in PSET.terminals.items()
     }
+    if not statistics:
+        pset.terminals[Layer] = []
+        pset.primitives = {
+            kind: [p for p in prims if kind is Scalar and all(a is Scalar for a in p.args)]
+            for kind, prims in PSET.primitives.items()
+        }
     return pset
 
 

@@ -1,5 +1,6 @@
 """The search dashboard: controls, progress with ETA, fitness curves, hall of fame, best tree and
-its scatter, all following a `Search` that runs in a background thread.
+its scatter (and, for a tau+cost search, the live Pareto front), all following a `Search` that
+runs in a background thread.
 
 The search thread only hands each `GenerationEvent` to a `Throttle`; the widgets are refreshed
 from the latest event at most a few times per second, so the kernel stays free for other cells.
@@ -22,6 +23,7 @@ from gm_lab.evolution.fitness import Split
 from gm_lab.expressions import parse
 from gm_lab.sampling import assign_bins, bin_edges
 from gm_lab.widgets.charts import fitness_chart, fitness_rows
+from gm_lab.widgets.pareto import pareto_chart, pareto_rows
 from gm_lab.widgets.scatter import CorrelationScatter
 from gm_lab.widgets.throttle import Throttle
 from gm_lab.widgets.tree_editor import ExpressionEditor
@@ -72,12 +74,19 @@ class SearchDashboard(w.VBox):
         self.hall_of_fame.add_class("gm-hof")
         self.best_tree = ExpressionEditor(readonly=True)
         self.scatter = CorrelationScatter()
+        # tau+cost: the front the engine reports, against the classic proxies (None otherwise)
+        config = self.search.config
+        self.pareto: VegaChart | None = None
+        if config.objective == "tau+cost":
+            self.pareto = VegaChart(pareto_chart("Pareto front", config.metric), rows=[])
+            self.pareto.add_class("gm-pareto")
         super().__init__(
             [
                 w.HBox([*self.buttons.values(), self.progress, self.status]),
                 self.message,
                 self.inputs,
                 w.HBox([self.curves, self.scatter]),
+                *([self.pareto] if self.pareto is not None else []),
                 w.HBox([self.best_tree, self.hall_of_fame]),
             ]
         )
@@ -86,6 +95,8 @@ class SearchDashboard(w.VBox):
         for event in self.search.history:  # a resumed search shows its past at once
             self._append_curves(event)
         self.curves.set_rows(list(self._curve_rows))
+        if self.search.history:
+            self._show_front(self.search.history[-1])
         self._refresh_status()
 
     # ---- controls (run in the kernel's main thread) -----------------------------------------
@@ -139,7 +150,13 @@ class SearchDashboard(w.VBox):
             self.hall_of_fame.value = self._hof_html()
             if event.best_expr != self._scatter_expr:
                 self._show_best(event.best_expr)
+            self._show_front(event)
             self._refresh_status(event)
+
+    def _show_front(self, event: GenerationEvent) -> None:
+        """The event's Pareto front and the classic proxies as reference points (drawn only)."""
+        if self.pareto is not None:
+            self.pareto.set_rows(pareto_rows(event.front, self.search.reference_points()))
 
     def _append_curves(self, event: GenerationEvent) -> None:
         """Best and mean fitness, and the best expression's held-out τ (when there is one)."""

@@ -285,26 +285,23 @@ def test_probed_proxies_score_the_union_once(capsys, monkeypatch, tss: Benchmark
     once per method on the union of all runs' candidates."""
     calls: list[np.ndarray] = []
 
-    class Cache:
-        def load_arrays(self, indices, standalone=()):
-            from gm_lab.probe.cache import ProbeArrays
+    def arrays_of(bench, indices, args, expr, full_probe=False):
+        from gm_lab.probe.cache import ProbeArrays
 
-            idx = np.asarray(indices, dtype=np.int64)
-            accuracy = tss.accuracy("cifar10")[idx]
-            return ProbeArrays(
-                indices=idx,
-                archs=[tss.arch(i) for i in idx],
-                n_layers=np.ones(len(idx), dtype=np.int64),
-                mask=np.ones((len(idx), 1), dtype=bool),
-                layer_stats={},
-                proxies={"naswot": accuracy, "meco": -accuracy},
-            )
-
-    def fill(bench, indices, args, proxies=()):
         calls.append(np.asarray(indices))
-        return Cache(), {"probed": len(indices), "reused": 0, "seconds": 0.0, "cache": "stub"}
+        idx = np.asarray(indices, dtype=np.int64)
+        accuracy = tss.accuracy("cifar10")[idx]
+        arrays = ProbeArrays(
+            indices=idx,
+            archs=[tss.arch(i) for i in idx],
+            n_layers=np.ones(len(idx), dtype=np.int64),
+            mask=np.ones((len(idx), 1), dtype=bool),
+            layer_stats={},
+            proxies={"naswot": accuracy, "meco": -accuracy},
+        )
+        return arrays, {"probed": len(idx), "reused": 0, "seconds": 0.0, "cache": "stub"}
 
-    monkeypatch.setattr("gm_lab.cli.nas._fill_cache", fill)
+    monkeypatch.setattr("gm_lab.cli.nas.expression_arrays", arrays_of)
     code, out, err = nas(
         capsys,
         *("--proxy", "naswot - 0 * meco", "--n", "60", "--runs", "8", "--max-latency-ms", "4"),

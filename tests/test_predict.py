@@ -118,6 +118,9 @@ def test_foreign_newer_tampered_or_untrusted_files_are_refused(saved_rf: Path, t
     newer = _rewrite(saved_rf, tmp_path / "newer.gmp", lambda m: m.update(format=99))
     with pytest.raises(PredictorFileError, match="newer than this gm_lab reads"):
         load(newer)
+    older = _rewrite(saved_rf, tmp_path / "older.gmp", lambda m: m.update(format=1))
+    with pytest.raises(PredictorFileError, match=r"from an older gm_lab .* train it again"):
+        load(older)
     tampered = _rewrite(saved_rf, tmp_path / "t.gmp", blob=b"not the model")
     with pytest.raises(PredictorFileError, match="checksum"):
         load(tampered)
@@ -250,3 +253,21 @@ def test_the_engine_and_the_command_import_neither_torch_nor_scikit_learn():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("model", ["rf", "gbm"])
+def test_features_beyond_float32_range_keep_their_order(model: str) -> None:
+    """synflow reaches ~1e40 on TSS: the trees (float32 inside) must still split on it."""
+    from gm_lab.predict import fit_predictor
+
+    rng = np.random.default_rng(0)
+    exponent = rng.uniform(30, 60, 200)
+    values = np.column_stack([10.0**exponent, -(10.0**exponent), rng.normal(size=200)])
+    accuracy = 50 + exponent  # the huge feature alone orders the accuracies
+    predictor = fit_predictor(
+        model, "tss", "cifar10", "proxies", ["huge", "negative_huge", "noise"],
+        values[:150], accuracy[:150], np.arange(150), seed=0,
+    )  # fmt: skip
+    predicted = predictor.predict(values[150:])
+    assert np.isfinite(predicted).all()
+    assert kendall(predicted, accuracy[150:]) > 0.8

@@ -7,10 +7,10 @@ import sys
 from collections.abc import Sequence
 
 from gm_lab import __version__
-from gm_lab.cli import data, evolve, lab, nas, predict, probe, proxies, rerun
+from gm_lab.cli import costs, data, evolve, lab, nas, predict, probe, proxies, rerun
 from gm_lab.errors import GmLabError
 
-COMMAND_GROUPS = (data, probe, proxies, evolve, rerun, lab, predict, nas)
+COMMAND_GROUPS = (data, probe, proxies, costs, evolve, rerun, lab, predict, nas)
 
 
 def build_parser() -> argparse.ArgumentParser:

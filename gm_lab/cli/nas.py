@@ -8,8 +8,8 @@ count, the classic naswot and meco proxies, and the oracle) and the picks' laten
 Each method's scores are computed once, on the union of all runs' candidates: 100 runs over the
 same space probe each architecture once. `expression_scores` is the one way scores are made
 here: data-free names (`params` from the table, proxies of the architecture alone such as
-`sed_like`) without the probe, anything else through `gm-lab score`'s path (`_fill_cache`, the
-cache's arrays, `resolve_scorer`), so a change to that path reaches `gm-lab nas` as it is.
+`sed_like`) without the probe, anything else through `gm-lab score`'s path (lazy probing,
+`expression_arrays`, then `resolve_scorer`), so a change to that path reaches `gm-lab nas` as it is.
 """
 
 from __future__ import annotations
@@ -34,11 +34,10 @@ from gm_lab.benchmark import (
 from gm_lab.cli.probe import (
     _check_cache,
     _config,
-    _fill_cache,
     _json_safe,
     _probe_arguments,
+    expression_arrays,
     resolve_scorer,
-    standalone_used,
 )
 from gm_lab.errors import GmLabError
 from gm_lab.nas.protocol import ORACLE, RANDOM, NasResult, draw, run_protocol
@@ -171,7 +170,7 @@ def expression_scores(
     run's summary (None when nothing went through the probe).
 
     Data-free names are computed directly; everything else as `gm-lab score` does it: probe
-    what the cache lacks (`args` carries the probe options), load the arrays, apply the scorer.
+    lazily what the cache lacks (`args` carries the probe options), apply the scorer.
     A registered proxy whose sign is -1 is negated, so that higher is better.
     """
     indices = np.asarray(indices, dtype=np.int64)
@@ -180,9 +179,7 @@ def expression_scores(
         return free, None
     scorer = resolve_scorer(expr)
     _check_cache()
-    standalone = standalone_used(expr)
-    cache, run = _fill_cache(bench, indices, args, standalone)
-    arrays = cache.load_arrays(indices, standalone)
+    arrays, run = expression_arrays(bench, indices, args, expr)
     scores = np.asarray(scorer(arrays), dtype=float)
     return _sign(expr) * scores, run
 

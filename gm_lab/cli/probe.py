@@ -85,6 +85,19 @@ def register(commands: argparse._SubParsersAction) -> None:
         "takes; --sample, --n, --bins and --seed do not apply) and every classic proxy on it: "
         "the headline figures, to report once",
     )
+    score.add_argument(
+        "--all",
+        action="store_true",
+        help="score the whole space: every architecture with ground truth, the final test set "
+        "included (--sample, --n, --bins and --seed do not apply); resumable, at the cost of "
+        "the expression's passes",
+    )
+    score.add_argument(
+        "--full-probe",
+        action="store_true",
+        help="probe every statistic and proxy of the architectures not cached (as `gm-lab "
+        "probe`) instead of only the passes the expression needs",
+    )
     score.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     score.set_defaults(run=run_score)
 
@@ -168,6 +181,9 @@ def _draw(bench: Benchmark, args: argparse.Namespace) -> Sample:
     accuracy = bench.accuracy(args.dataset)
     if getattr(args, "final_test", False):
         return final_test_sample(accuracy)
+    if getattr(args, "all", False):
+        known = np.flatnonzero(np.isfinite(np.asarray(accuracy, dtype=float)))
+        return Sample(indices=known, kind="whole space", seed=0, note="")
     n = len(development_pool(accuracy)) if args.n == "all" else args.n
     sample = draw_sample(accuracy, args.sample, n, seed=args.seed, k=args.bins)
     if sample.note:
@@ -216,6 +232,92 @@ def _fill_cache(
         "cache": str(cache.folder),
         "inputs": meta.get("provenance"),  # the minibatch's provenance (stand-in images?)
     }
+
+
+def _fill_terminals(
+    bench: Benchmark, indices: np.ndarray, args: argparse.Namespace, terminals: list[str]
+) -> tuple[ProbeCache, dict[str, Any]]:
+    """Lazy probing: compute only `terminals` where the cache lacks them; a run summary as
+    `_fill_cache`'s."""
+    from gm_lab.probe.cache import ProbeCache
+    from gm_lab.probe.runner import probe_terminals
+
+    config = _config(args)
+    cache = ProbeCache(config)
+    gaps = cache.missing_terminals(terminals, indices)
+    lacking = set().union(*gaps.values()) if gaps else set()
+    start = time.perf_counter()
+    probe_terminals(
+        bench, indices, config, terminals, args.workers, args.scheduler, True, cache=cache
+    )
+    meta = cache.meta() or {}
+    return cache, {
+        "probed": len(lacking),
+        "reused": len(indices) - len(lacking),
+        "seconds": round(time.perf_counter() - start, 2),
+        "cache": str(cache.folder),
+        "inputs": meta.get("provenance"),
+    }
+
+
+def expression_arrays(
+    bench: Benchmark,
+    indices: np.ndarray,
+    args: argparse.Namespace,
+    proxy: str,
+    full_probe: bool = False,
+) -> tuple[ProbeArrays, dict[str, Any]]:
+    """The probe arrays `proxy` (a name or expression) is computed from, for `indices` in
+    their order, probing what the cache lacks (`args` carries the probe options), and the run's
+    summary. Lazily (the default): only the terminals it reads, by the passes they need;
+    `full_probe`: full records (every statistic and shared proxy) plus its standalone proxies.
+    """
+    if full_probe:
+        standalone = standalone_used(proxy)
+        cache, run = _fill_cache(bench, indices, args, standalone)
+        return cache.load_arrays(indices, standalone), run
+    terminals = score_terminals(proxy)
+    cache, run = _fill_terminals(bench, indices, args, terminals)
+    archs = [bench.arch(int(i)) for i in indices]
+    return cache.load_terminals(indices, terminals, archs), run
+
+
+def score_terminals(proxy: str) -> list[str]:
+    """The statistics and proxies a proxy name or expression reads (what lazy probing
+    computes)."""
+    from gm_lab.expressions import parse
+    from gm_lab.expressions.cost import expression_terminals
+
+    return expression_terminals(parse(proxy))
+
+
+def score_cost(proxy: str, space: str, dataset: str) -> dict[str, Any]:
+    """What computing `proxy` costs per architecture (gm_lab.expressions.cost): seconds, as a
+    multiple of one plain forward+backward, the passes, and where the figures come from."""
+    from gm_lab.expressions import parse
+    from gm_lab.expressions.cost import expression_passes, load_pass_costs
+
+    costs = load_pass_costs(space, dataset)
+    passes = expression_passes(parse(proxy))
+    seconds = costs.of(passes)
+    return {
+        "seconds_per_arch": seconds,
+        "forward_backward_multiple": seconds / costs.reference,
+        "reference_seconds": costs.reference,
+        "passes": sorted(passes),
+        "unmeasured": costs.unmeasured(passes),
+        "source": costs.source,
+    }
+
+
+def _cost_phrase(cost: dict[str, Any]) -> str:
+    shown = sorted({p.split(":")[0] for p in cost["passes"] if not p.startswith("proxy_")})
+    own = [p.removeprefix("proxy_") for p in cost["passes"] if p.startswith("proxy_")]
+    what = ", ".join(shown + [f"{n}'s own" for n in own]) or "nothing"
+    return (
+        f"{cost['seconds_per_arch']:.3f} s/arch = {cost['forward_backward_multiple']:.2f} x "
+        f"one forward+backward (passes: {what}; {cost['source']})"
+    )
 
 
 def _inputs_phrase(provenance: dict[str, Any] | None) -> str:
@@ -304,12 +406,16 @@ def run_score(args: argparse.Namespace) -> int:
     from gm_lab.metrics import kendall, spearman  # scipy: imported only when scoring
 
     scorer = resolve_scorer(args.proxy)
+    args.all = getattr(args, "all", False)
+    args.full_probe = getattr(args, "full_probe", False)
+    if args.all and args.final_test:
+        raise GmLabError("--all already includes the final test set; give one of the two")
     _check_cache()
     bench = Benchmark.load(args.space, progress=not args.json)
     sample = _draw(bench, args)
-    standalone = standalone_used(args.proxy)
-    cache, run = _fill_cache(bench, sample.indices, args, standalone)
-    arrays = cache.load_arrays(sample.indices, standalone)
+    # --final-test compares every classic proxy: it needs full records
+    full = args.final_test or args.full_probe
+    arrays, run = expression_arrays(bench, sample.indices, args, args.proxy, full_probe=full)
     scores = np.asarray(scorer(arrays), dtype=float)
     truth = bench.accuracy(args.dataset)[sample.indices]
     result = {
@@ -324,6 +430,7 @@ def run_score(args: argparse.Namespace) -> int:
         "scores": [float(s) for s in scores],
         "test_accuracy": [float(t) for t in truth],
         "probe": _config(args).describe(),
+        "cost": score_cost(args.proxy, args.space, args.dataset),
         **run,
     }
     result["degenerate"] = degenerate_reason(args.proxy, arrays, scores)
@@ -338,22 +445,24 @@ def run_score(args: argparse.Namespace) -> int:
         getattr(args, "argv", None),
         args.space,
         [args.dataset],
-        {"sample": None if args.final_test else args.seed, "probe": args.probe_seed},
+        {"sample": None if args.final_test or args.all else args.seed, "probe": args.probe_seed},
         bench,
-        final_test="scored" if args.final_test else "excluded",
+        final_test="scored" if args.final_test else "included" if args.all else "excluded",
     )
     if args.json:
         print(json.dumps(_json_safe(result)))
         return 0
-    what = (
-        f"the final test set of {len(sample)} (fixed; never in a sample)"
-        if args.final_test
-        else f"{args.sample} sample of {len(sample)} (seed {args.seed})"
-    )
+    if args.final_test:
+        what = f"the final test set of {len(sample)} (fixed; never in a sample)"
+    elif args.all:
+        what = f"the whole space ({len(sample):,} architectures with ground truth)"
+    else:
+        what = f"{args.sample} sample of {len(sample)} (seed {args.seed})"
     print(f"{args.proxy} on {args.space}/{args.dataset}, {what}, batch {args.batch_size}")
     print(f"  ground truth  {origin_of(Path(bench.source))} ({bench.source})")
     print(f"  Kendall tau   {result['kendall']:+.4f}")
     print(f"  Spearman rho  {result['spearman']:+.4f}")
+    print(f"  cost          {_cost_phrase(result['cost'])}")
     if result["degenerate"]:
         print(f"  note          {result['degenerate']}")
     if label:

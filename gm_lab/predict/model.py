@@ -36,7 +36,7 @@ from gm_lab.errors import GmLabError
 from gm_lab.predict.features import check_feature_set
 
 MODELS: tuple[str, ...] = ("rf", "gbm")
-FILE_FORMAT = 1
+FILE_FORMAT = 2  # 2: the models see `model_input(features)`
 META_NAME = "predictor.json"
 BLOB_NAMES = {"rf": "model.skops", "gbm": "model.lightgbm.txt"}
 # The only types a saved random forest may hold beyond skops' defaults (numpy, builtins).
@@ -95,7 +95,7 @@ def tune(
     of equals), and every candidate's scores."""
     from gm_lab.metrics import kendall
 
-    values = np.asarray(values, dtype=float)
+    values = model_input(values)
     accuracy = np.asarray(accuracy, dtype=float)
     if len(accuracy) < 2 * folds:
         raise PredictorError(
@@ -115,6 +115,17 @@ def tune(
         table.append({"params": dict(candidate), "kendall": float(np.nanmean(taus))})
     best = max(range(len(table)), key=lambda i: (np.nan_to_num(table[i]["kendall"], nan=-2), -i))
     return {**default_params(model), **table[best]["params"]}, table
+
+
+def model_input(values: np.ndarray) -> np.ndarray:
+    """sign(x)·log(1 + |x|) of every feature value, what the models are fitted on.
+
+    Why: scikit-learn's trees cast to float32, where proxies such as synflow (~1e40 on TSS)
+    overflow to inf; the transform is monotone, so tree models split exactly as on the raw
+    values, and it is elementwise, so training and prediction see the same function.
+    """
+    values = np.asarray(values, dtype=float)
+    return np.sign(values) * np.log1p(np.abs(values))
 
 
 def make_estimator(model: str, seed: int, params: dict[str, Any] | None = None) -> Any:
@@ -155,7 +166,7 @@ class Predictor:
             raise PredictorError(
                 f"expected {len(self.feature_names)} feature columns, got shape {values.shape}"
             )
-        return np.asarray(self.estimator.predict(values), dtype=float)
+        return np.asarray(self.estimator.predict(model_input(values)), dtype=float)
 
     def importances(self) -> dict[str, float]:
         """Feature importances, normalised to sum 1 (impurity for rf, gain for gbm)."""
@@ -235,7 +246,7 @@ def fit_predictor(
         raise PredictorError("training indices repeat an architecture")
     merged = {**default_params(model), **(params or {})}
     estimator = make_estimator(model, seed, merged)
-    estimator.fit(values, accuracy)
+    estimator.fit(model_input(values), accuracy)
     if model == "gbm":  # keep only the booster: what the file holds and what load gives back
         estimator = _GbmModel(estimator.booster_)
     return Predictor(
@@ -302,6 +313,11 @@ def read_meta(path: Path | str) -> dict[str, Any]:
         raise PredictorFileError(
             f"{path} has predictor format {fmt!r}, newer than this gm_lab reads ({FILE_FORMAT}): "
             "upgrade gm_lab"
+        )
+    if fmt < FILE_FORMAT:
+        raise PredictorFileError(
+            f"{path} has predictor format {fmt}, from an older gm_lab whose models saw the raw "
+            f"features (this one reads format {FILE_FORMAT}): train it again"
         )
     if meta.get("model") not in MODELS:
         raise PredictorFileError(f"{path}: unknown model {meta.get('model')!r}")

@@ -471,6 +471,93 @@ class ProbeCache:
             kept = dataclasses.replace(record, proxies=shared)
             atomic_write(self.record_path(record.index), encode_record(kept))
 
+    def put_terminals(self, record: ProbeRecord) -> None:
+        """Store what a lazy probe computed (`probe_network(..., statistics=...)`): each
+        statistic and proxy in its own column (`terminal_version`), never as a record."""
+        if not self.meta_path.is_file():
+            raise CacheError(f"{self.folder} has no meta.json: call bind_inputs() before put()")
+        values = {**record.layer_stats, **record.proxies}
+        for name in sorted(values):
+            self.columns.append(name, terminal_version(name), {record.index: values[name]})
+
+    def missing_terminals(self, names: Iterable[str], indices: Iterable[int]) -> dict[str, list]:
+        """For each terminal (statistic or proxy) in `names`, those of `indices` neither a
+        full record nor its column has a value for (standalone proxies: their column only)."""
+        wanted = _unique_in_order(indices)
+        without_record = [int(i) for i in wanted[~np.isin(wanted, self._refresh().indices)]]
+        gaps = {}
+        for name in dict.fromkeys(names):
+            pool = wanted if _standalone(name) else without_record
+            gap = self.columns.missing(name, terminal_version(name), pool)
+            if gap:
+                gaps[name] = gap
+        return gaps
+
+    def load_terminals(
+        self, indices: Iterable[int], names: Iterable[str], archs: Iterable[str] | None = None
+    ) -> ProbeArrays:
+        """Arrays holding just the terminals `names` for `indices` (in that order): from the
+        full records where there is one, else from the columns lazy probing fills.
+
+        `archs` (the architectures' strings) fill `ProbeArrays.archs` for rows without a
+        record. Raises CacheError naming what is missing (probe it first)."""
+        wanted = _as_indices(indices)
+        names = list(dict.fromkeys(names))
+        gaps = self.missing_terminals(names, wanted)
+        if gaps:
+            shown = "; ".join(f"{n}: {len(g)} architecture(s)" for n, g in gaps.items())
+            raise CacheError(f"terminals not cached in {self.folder} ({shown}); probe them first")
+        table = self._refresh()
+        pos = np.searchsorted(table.indices, wanted)
+        has = pos < len(table.indices)
+        has[has] = table.indices[pos[has]] == wanted[has]
+        from_records = table.to_arrays(pos[has])
+        stats = [n for n in names if not _is_proxy(n)]
+        proxies = [n for n in names if _is_proxy(n)]
+        given = list(archs) if archs is not None else [""] * len(wanted)
+        rows: list[dict[str, Any]] = []
+        record_row = np.cumsum(has) - 1
+        lengths = np.zeros(len(wanted), np.int64)
+        for r, index in enumerate(wanted):
+            if has[r]:
+                k = record_row[r]
+                n_layers = int(from_records.n_layers[k])
+                row = {n: from_records.layer_stats[n][k, :n_layers] for n in stats}
+                row.update({n: from_records.proxies[n][k] for n in proxies if not _standalone(n)})
+                row["_arch"] = from_records.archs[k]
+            else:
+                row = {n: self.columns.values(n, terminal_version(n))[int(index)] for n in stats}
+                row.update(
+                    {
+                        n: self.columns.values(n, terminal_version(n))[int(index)]
+                        for n in proxies
+                        if not _standalone(n)
+                    }
+                )
+                row["_arch"] = given[r]
+                n_layers = len(row[stats[0]]) if stats else 0
+            for n in proxies:
+                if _standalone(n):
+                    row[n] = self.columns.values(n, terminal_version(n))[int(index)]
+            lengths[r] = n_layers
+            rows.append(row)
+        width = int(lengths.max()) if len(lengths) else 0
+        mask = np.arange(width)[None, :] < lengths[:, None]
+        layer_stats = {}
+        for n in stats:
+            padded = np.full((len(wanted), width), np.nan)
+            for r, row in enumerate(rows):
+                padded[r, : lengths[r]] = row[n]
+            layer_stats[n] = padded
+        return ProbeArrays(
+            indices=wanted.copy(),
+            archs=[row["_arch"] for row in rows],
+            n_layers=lengths,
+            mask=mask,
+            layer_stats=layer_stats,
+            proxies={n: np.array([row[n] for row in rows], dtype=np.float64) for n in proxies},
+        )
+
     def missing_standalone(self, names: Iterable[str], indices: Iterable[int]) -> dict[str, list]:
         """For each standalone proxy in `names`, those of `indices` it has no value for."""
         wanted = list(indices)
@@ -621,6 +708,20 @@ class ProbeCache:
                 stacklevel=4,
             )
             raise
+
+
+def terminal_version(name: str) -> str:
+    """The column version of a terminal: a standalone proxy's own; `shared` for what the shared
+    passes compute (the cache folder's key holds their probe version)."""
+    return PROXIES[name].version if _standalone(name) else "shared"
+
+
+def _is_proxy(name: str) -> bool:
+    return name in PROXIES
+
+
+def _standalone(name: str) -> bool:
+    return name in PROXIES and PROXIES[name].standalone
 
 
 def _as_indices(indices: Iterable[int]) -> np.ndarray:

@@ -1,13 +1,16 @@
-"""Cached values of standalone proxies: one append-only file per proxy and version.
+"""Cached values of single terminals: one append-only file per proxy (or statistic) and version.
 
 Why apart from the records: a record holds what one full probe computes (the statistics and the
 shared-pass proxies, all under PROBE_VERSION). A standalone proxy -- a plug-in, or one of
 gm_lab's newer proxies -- has its own version and its own cost, so its values live in
 ``columns/<name>@<version>.tsv`` next to the records: registering a proxy, or changing one,
 never invalidates any other cached value, and an expression pays only for the proxies it uses.
+Lazy probing (gm_lab.probe.lazy) keeps the shared terminals it computes for an expression here
+too, under the version ``shared`` (the cache folder's key already holds the probe version).
 
 Format: one ``index<TAB>value`` line per architecture, the value as Python's `repr` of a float
-(exact round trip, "nan" and "inf" included). Only the parent process appends (as the records:
+(exact round trip, "nan" and "inf" included); a per-layer statistic's value is a vector,
+written ``[v1, v2, ...]``. Only the parent process appends (as the records:
 workers compute, the parent writes), a line at a time, flushed; a torn last line from a crash
 is ignored on reading and rewritten by the next run. The last line for an index wins.
 """
@@ -20,18 +23,20 @@ from pathlib import Path
 
 import numpy as np
 
+Value = float | np.ndarray  # a proxy's value, or a statistic's per-layer vector
+
 
 class ProxyColumns:
-    """The standalone-proxy values of one probe cache folder."""
+    """The single-terminal values of one probe cache folder."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder) / "columns"
-        self._memo: dict[Path, tuple[tuple[int, int], dict[int, float]]] = {}
+        self._memo: dict[Path, tuple[tuple[int, int], dict[int, Value]]] = {}
 
     def path(self, name: str, version: str) -> Path:
         return self.folder / f"{name}@{version}.tsv"
 
-    def values(self, name: str, version: str) -> dict[int, float]:
+    def values(self, name: str, version: str) -> dict[int, Value]:
         """index -> value of every architecture cached for this proxy version."""
         path = self.path(name, version)
         try:
@@ -42,14 +47,14 @@ class ProxyColumns:
         memo = self._memo.get(path)
         if memo is not None and memo[0] == stamp:
             return memo[1]
-        found: dict[int, float] = {}
+        found: dict[int, Value] = {}
         with open(path, encoding="ascii", errors="replace") as lines:
             for line in lines:
                 if not line.endswith("\n"):
                     break  # torn by a crash mid-write
                 index, _tab, value = line.rstrip("\n").partition("\t")
                 try:
-                    found[int(index)] = float(value)
+                    found[int(index)] = _parse(value)
                 except ValueError:
                     continue  # a damaged line counts as not cached
         self._memo[path] = (stamp, found)
@@ -59,13 +64,13 @@ class ProxyColumns:
         have = self.values(name, version)
         return [int(i) for i in dict.fromkeys(int(i) for i in indices) if int(i) not in have]
 
-    def append(self, name: str, version: str, values: Mapping[int, float]) -> None:
+    def append(self, name: str, version: str, values: Mapping[int, Value]) -> None:
         """Add values (a new line per index), flushed to disk before returning."""
         if not values:
             return
         path = self.path(name, version)
         path.parent.mkdir(parents=True, exist_ok=True)
-        lines = "".join(f"{int(i)}\t{float(v)!r}\n" for i, v in values.items())
+        lines = "".join(f"{int(i)}\t{_format(v)}\n" for i, v in values.items())
         with open(path, "a+b") as out:
             out.seek(0, os.SEEK_END)
             if out.tell() > 0:  # start on a fresh line if a crash tore the last one
@@ -80,3 +85,18 @@ class ProxyColumns:
         """float64 values in the order of `indices`; KeyError naming the first missing one."""
         have = self.values(name, version)
         return np.array([have[int(i)] for i in indices], dtype=np.float64)
+
+
+def _format(value: Value) -> str:
+    if isinstance(value, np.ndarray):
+        return "[" + ", ".join(repr(float(v)) for v in value) + "]"
+    return repr(float(value))
+
+
+def _parse(text: str) -> Value:
+    if text.startswith("["):
+        if not text.endswith("]"):
+            raise ValueError(text)
+        inner = text[1:-1].strip()
+        return np.array([float(v) for v in inner.split(",")] if inner else [], dtype=np.float64)
+    return float(text)

@@ -46,7 +46,7 @@ import copy
 import time
 import warnings
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Literal
@@ -59,7 +59,8 @@ from torch import Tensor, nn
 from gm_lab.benchmark.spaces import INPUT_SIZE, NUM_CLASSES
 from gm_lab.inputs import Minibatch, gaussian_minibatch, load_minibatch
 from gm_lab.networks import build_network
-from gm_lab.plugins import PROXIES, ProxyContext, ProxySpec
+from gm_lab.plugins import PROXIES, STATISTICS, ProxyContext, ProxySpec
+from gm_lab.plugins.passes import PassPlan, plan_passes
 from gm_lab.plugins.specs import ProxyUnavailable
 from gm_lab.probe.backward_split import split_backward
 from gm_lab.probe.batchnorm import lean_batchnorm
@@ -152,6 +153,7 @@ class _Forward:
     bn_fed: list[bool]  # output consumed by a train-mode BatchNorm (GraSP's invariance)
     relu_terms: list[Tensor]  # NASWOT kernel term of each ReLU module call
     relu_visited: set[int]  # those whose output received a gradient in a backward since
+    relu_nodes: list  # each ReLU call's output grad_fn (None without a graph)
 
     def relu_kernel(self) -> np.ndarray | None:
         """NASWOT's K: the terms of the ReLUs the backward visited (the reference's filter);
@@ -173,6 +175,7 @@ def _forward(
     bn_inputs: dict[int, Tensor] = {}
     relu_terms: list[Tensor] = []
     relu_visited: set[int] = set()
+    relu_nodes: list = []
     seen: dict[tuple[int, int], tuple[weakref.ref, Tensor]] = {}
 
     def on_layer(module: nn.Module, inp: tuple, out: Tensor) -> None:
@@ -193,6 +196,7 @@ def _forward(
                 seen[key] = (weakref.ref(inp[0]), relu_code_kernel(inp[0]))
         index = len(relu_terms)
         relu_terms.append(seen[key][1])
+        relu_nodes.append(out.grad_fn)
         if out.requires_grad:
             out.register_hook(lambda _grad: relu_visited.add(index))
 
@@ -215,7 +219,9 @@ def _forward(
         raise TypeError(f"the network must return logits [{len(labels)}, classes], got {shape}")
     fed = [bn_inputs.get(id(a)) is a for a in outputs]
     loss = F.cross_entropy(logits, labels)
-    return _Forward(x, logits, loss, modules, inputs, outputs, fed, relu_terms, relu_visited)
+    return _Forward(
+        x, logits, loss, modules, inputs, outputs, fed, relu_terms, relu_visited, relu_nodes
+    )
 
 
 def _real_pass(
@@ -228,11 +234,24 @@ def _real_pass(
     zico: bool,
     grasp: GraspMode | None,
     clock: _Clock,
+    backward: bool = True,
 ) -> _RealPass:
-    """Passes 1-4 on the real batch: forward, then the backward calls sharing its graph."""
+    """Passes 1-4 on the real batch: forward, then the backward calls sharing its graph.
+
+    `backward=False` (lazy probing of forward-only terminals) stops after the forward: no
+    gradients (G and dA are None), NASWOT's backward filter read off the recorded graph."""
     start = time.perf_counter()
-    fwd = _forward(net, images, labels, relu_kernel=relu_kernel, jacobian=jacobian)
+    graph = backward or relu_kernel or jacobian
+    with contextlib.nullcontext() if graph else torch.no_grad():
+        fwd = _forward(net, images, labels, relu_kernel=relu_kernel, jacobian=jacobian)
     clock.add("forward", start)
+    if not backward:
+        result = _forward_only(net, fwd, relu_kernel)
+        if jacobian:
+            start = time.perf_counter()
+            result.jacobian = _input_jacobian(fwd, retain_graph=False)
+            clock.add("jacobian", start)
+        return result
     weights = [m.weight for m in fwd.modules]
     n = len(weights)
     # Each backward keeps the graph only while a later one still needs it.
@@ -270,8 +289,7 @@ def _real_pass(
     later["jacobian"] = False
     if jacobian:
         start = time.perf_counter()
-        (jx,) = torch.autograd.grad(fwd.logits.sum(), fwd.x, retain_graph=any(later.values()))
-        result.jacobian = jx.detach().reshape(jx.shape[0], -1).double().numpy()
+        result.jacobian = _input_jacobian(fwd, retain_graph=any(later.values()))
         clock.add("jacobian", start)
     start = time.perf_counter()
     if grasp == "shared":
@@ -291,6 +309,43 @@ def _real_pass(
     if grasp is not None:
         clock.add("grasp", start)
     return result
+
+
+def _forward_only(net: nn.Module, fwd: _Forward, relu_kernel: bool) -> _RealPass:
+    """The products of a forward with no backward. NASWOT keeps the ReLUs a backward would
+    visit: those whose output node the loss's graph reaches (a walk over the recorded graph,
+    no gradient computed)."""
+    if relu_kernel and fwd.relu_terms:
+        fwd.relu_visited.update(_reached_relus(fwd))
+    n = len(fwd.modules)
+    return _RealPass(
+        names=_names(net, fwd.modules),
+        modules=fwd.modules,
+        outputs=[a.detach() for a in fwd.outputs],
+        weight_grads=[None] * n,
+        output_grads=[None] * n,
+        n_outputs=int(fwd.logits.shape[1]),
+        relu_kernel=fwd.relu_kernel() if relu_kernel else None,
+    )
+
+
+def _input_jacobian(fwd: _Forward, retain_graph: bool) -> np.ndarray:
+    """∂Σlogits/∂x per sample, flattened (jacov, EPE-NAS)."""
+    (jx,) = torch.autograd.grad(fwd.logits.sum(), fwd.x, retain_graph=retain_graph)
+    return jx.detach().reshape(jx.shape[0], -1).double().numpy()
+
+
+def _reached_relus(fwd: _Forward) -> set[int]:
+    """Indices of the ReLU calls whose output the loss's graph reaches."""
+    reached: set = set()
+    stack = [fwd.loss.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is None or node in reached:
+            continue
+        reached.add(node)
+        stack.extend(next_node for next_node, _ in node.next_functions)
+    return {i for i, node in enumerate(fwd.relu_nodes) if node is not None and node in reached}
 
 
 def _graph_cut(fwd: _Forward) -> int | None:
@@ -448,6 +503,7 @@ def probe_architecture(
     proxies: bool | Iterable[str] | None = True,
     channels_last: bool = True,
     grasp: GraspMode = "invariance",
+    statistics: Sequence[str] | None = None,
 ) -> ProbeRecord:
     """Statistics and classic proxies of architecture `arch` (benchmark index `index`).
 
@@ -456,6 +512,7 @@ def probe_architecture(
     probing many architectures so they are loaded once. `proxies`: True for all, False for the
     statistics pass alone, or an iterable of proxy names. A proxy whose value is undefined for
     this network (singular matrix, zero distance) is NaN or ±inf; the record is always complete.
+    `statistics`: see `probe_network` (None: all, and every pass).
     """
     t_total = time.perf_counter()
     if batch is None or noise is None:
@@ -484,6 +541,7 @@ def probe_architecture(
         space=config.space,
         dataset=config.dataset,
         build=partial(build_network, config.space, arch, num_classes, config.seed),
+        statistics=statistics,
     )
     record.timings = {"build": build, **record.timings}
     record.timings["total"] = time.perf_counter() - t_total
@@ -512,6 +570,7 @@ def probe_network(
     space: str = "",
     dataset: str = "",
     build: Callable[[], nn.Module] | None = None,
+    statistics: Sequence[str] | None = None,
 ) -> ProbeRecord:
     """Statistics and proxies of any PyTorch classifier `net`, at its current weights.
 
@@ -539,6 +598,10 @@ def probe_network(
       the caller's. Float reductions round differently with another thread count, and ratios
       of nearly cancelling sums (g_w_ratio_l, ...) amplify that well above 1e-6, so 1, the
       count the probe workers use, reproduces cached probes bit for bit.
+    - `statistics`: None (every statistic, all passes: a full record), or the names of the
+      statistics to compute; then only the passes that they and the shared proxies asked for
+      need run (`gm_lab.plugins.passes`): a forward-only set never runs a backward (lazy
+      probing). The record holds exactly those statistics; proxies read others on demand.
 
     Proxies that need structure a network may lack are NaN for it, with a
     `ProxyUnavailableWarning`, never an error: zen without an nn.AdaptiveAvgPool2d module (its
@@ -557,7 +620,13 @@ def probe_network(
         noise = gaussian_like(images, seed)
     _check_tensors(net, images, labels, noise)
     wanted = [PROXIES[n] for n in resolve_proxies(proxies)]
-    needs = frozenset().union(*(s.products for s in wanted if not s.standalone))
+    names = [s.name for s in wanted]
+    plan = (
+        PassPlan(True, True, _products_of(wanted))
+        if statistics is None
+        else plan_passes(names, statistics)
+    )
+    needs = plan.products
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     given_images = images
 
@@ -587,12 +656,23 @@ def probe_network(
                 zico="zico_halves" in needs,
                 grasp=grasp if second_order else None,
                 clock=clock,
+                backward=plan.backward,
             )
-        noisy = _noise_pass(
-            net, real.modules, noise_images, zen="zen_distance" in needs, seed=seed, clock=clock
+        noisy = (
+            _noise_pass(
+                net, real.modules, noise_images, zen="zen_distance" in needs, seed=seed, clock=clock
+            )
+            if plan.noise
+            else _NoisePass()
         )
         start = time.perf_counter()
-        layer_stats = compute_statistics(_bundles(real, noisy))
+        if statistics is None:
+            layer_stats = compute_statistics(_bundles(real, noisy))
+            proxy_stats: Mapping[str, np.ndarray] = layer_stats
+        else:
+            bundles = list(_bundles(real, noisy))
+            layer_stats = compute_statistics(bundles, statistics)
+            proxy_stats = _StatisticsOnDemand(bundles, layer_stats)
         clock.add("statistics", start)
 
         about = {  # what every proxy sees of the architecture
@@ -607,7 +687,7 @@ def probe_network(
             **about,
             images=images,
             net=net,
-            layer_stats=layer_stats,
+            layer_stats=proxy_stats,
             products={
                 "relu_kernel": real.relu_kernel,
                 "jacobian": real.jacobian,
@@ -621,6 +701,8 @@ def probe_network(
         own = ProxyContext(**about, images=given_images, build=build)
         layer_names = real.names
         del real, noisy
+        if statistics is not None:
+            del bundles
         values: dict[str, float] = {}
         for spec in wanted:
             start = time.perf_counter()
@@ -635,6 +717,36 @@ def probe_network(
         proxies=values,
         timings=clock.timings,
     )
+
+
+def _products_of(proxies: Sequence[ProxySpec]) -> frozenset[str]:
+    return frozenset().union(*(s.products for s in proxies if not s.standalone))
+
+
+class _StatisticsOnDemand(Mapping):
+    """The statistics a lean probe computed, and any other one computed when a proxy first
+    reads it (from the same bundles); one the passes run cannot give raises, naming it."""
+
+    def __init__(self, bundles: list[LayerBundle], computed: dict[str, np.ndarray]) -> None:
+        self._bundles = bundles
+        self._values = dict(computed)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._values:
+            needs = STATISTICS[name].needs
+            if self._bundles and not self._bundles[0].has(needs):
+                raise RuntimeError(
+                    f"statistic {name} needs {sorted(needs)}, which this lean probe did not "
+                    "compute: a shared proxy reads more than its declared need"
+                )
+            self._values.update(compute_statistics(self._bundles, [name]))
+        return self._values[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(STATISTICS.names())
+
+    def __len__(self) -> int:
+        return len(STATISTICS.names())
 
 
 @contextlib.contextmanager

@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from gm_lab.errors import GmLabError
 from gm_lab.inputs import Minibatch, StandInImagesWarning
-from gm_lab.plugins import PROXIES, Need, shipping
+from gm_lab.plugins import PROXIES, STATISTICS, Need, shipping
 from gm_lab.probe.allocator import keep_freed_memory
 from gm_lab.probe.cache import ProbeCache, input_identity
 from gm_lab.probe.probe import (
@@ -101,15 +101,75 @@ def probe_many(
     where = f"{config.space}/{config.dataset}"
     run(cache.missing(indices), probe, f"probe {where}", scheduler, workers)
     standalone = [n for n in resolve_proxies(proxies) if PROXIES[n].standalone]  # records: shared
-    gaps = cache.missing_standalone(standalone, indices)
-    if gaps:
-        names = tuple(gaps)
-        todo = sorted(set().union(*gaps.values()))
-        if all(PROXIES[n].needs is Need.ARCHITECTURE for n in names):
-            scheduler, workers = None, 0  # architecture-only: faster here than shipped out
-        score = partial(score_standalone, names=names)
-        run(todo, score, f"{', '.join(names)} {where}", scheduler, workers)
+    _fill_standalone(run, cache, standalone, indices, where, scheduler, workers)
     return cache
+
+
+def probe_terminals(
+    bench: _Benchmark,
+    indices: Iterable[int],
+    config: ProbeConfig,
+    terminals: Iterable[str],
+    workers: int = 2,
+    scheduler: str | None = None,
+    progress: bool = True,
+    *,
+    cache: ProbeCache | None = None,
+) -> ProbeCache:
+    """Lazy probing: compute only the `terminals` (statistics and proxies, e.g. those of one
+    expression) that `cache` lacks for `indices`, running only the passes they need: a
+    forward-only set never runs a backward, a data-free one no pass at all. Full records
+    already cached are used as they are; what is computed goes to the cache's columns.
+
+    Same errors as `probe_many`; returns the cache (`load_terminals` reads the values).
+    """
+    terminals = list(dict.fromkeys(terminals))
+    unknown = [t for t in terminals if t not in PROXIES and t not in STATISTICS]
+    if unknown:
+        raise ValueError(f"unknown terminals {unknown}")
+    space = getattr(getattr(bench, "space", None), "name", config.space)
+    if space != config.space:
+        raise ValueError(f"benchmark of space {space!r} given for a {config.space!r} probe")
+    cache = cache if cache is not None else ProbeCache(config)
+    batch, noise = default_inputs(config)
+    cache.bind_inputs(batch.provenance())
+    expected = input_identity(batch.provenance())
+    indices = list(indices)
+    where = f"{config.space}/{config.dataset}"
+    run = partial(_run_jobs, bench, config, cache, batch, noise, expected, progress)
+    shared = [t for t in terminals if t in PROXIES and not PROXIES[t].standalone]
+    stats = [t for t in terminals if t in STATISTICS]
+    gaps = cache.missing_terminals(shared + stats, indices)
+    if gaps:
+        lacking = set().union(*gaps.values())
+        todo = [i for i in dict.fromkeys(indices) if i in lacking]
+        lean = partial(probe_architecture, proxies=shared, statistics=stats)
+        desc = f"probe {where} ({', '.join(gaps)})"
+        run(todo, lean, desc, scheduler, workers, cache.put_terminals)
+    standalone = [t for t in terminals if t in PROXIES and PROXIES[t].standalone]
+    _fill_standalone(run, cache, standalone, indices, where, scheduler, workers)
+    return cache
+
+
+def _fill_standalone(
+    run: Callable[..., None],
+    cache: ProbeCache,
+    names: list[str],
+    indices: list[int],
+    where: str,
+    scheduler: str | None,
+    workers: int,
+) -> None:
+    """Compute the standalone proxies `names` where their columns lack a value."""
+    gaps = cache.missing_standalone(names, indices)
+    if not gaps:
+        return
+    names = tuple(gaps)
+    todo = sorted(set().union(*gaps.values()))
+    if all(PROXIES[n].needs is Need.ARCHITECTURE for n in names):
+        scheduler, workers = None, 0  # architecture-only: faster here than shipped out
+    score = partial(score_standalone, names=names)
+    run(todo, score, f"{', '.join(names)} {where}", scheduler, workers)
 
 
 def _run_jobs(
@@ -125,9 +185,11 @@ def _run_jobs(
     desc: str,
     scheduler: str | None,
     workers: int,
+    store: Callable[[ProbeRecord], None] | None = None,
 ) -> None:
     """Compute `probe` for the architectures `todo` on the chosen backend, caching each result
-    as it arrives."""
+    as it arrives (`store`, default `cache.put`)."""
+    store = store if store is not None else cache.put
     jobs = [(int(i), bench.arch(int(i))) for i in todo]
     if not jobs:
         return
@@ -141,7 +203,7 @@ def _run_jobs(
     with tqdm(total=len(jobs), desc=desc, unit="arch", disable=not progress) as bar:
         try:
             for record in results:
-                cache.put(record)
+                store(record)
                 bar.update(1)
         finally:
             results.close()  # stops workers / cluster on error or Ctrl-C

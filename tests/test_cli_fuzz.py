@@ -52,6 +52,7 @@ BY_OPTION = {
     ("data import", "path"): NOT_HERE,
     ("data pack", "source"): NOT_HERE,
     ("evolve", "--resume"): NOT_HERE,
+    ("costs", "expressions"): "naswot +",
     ("lab", "--notebooks"): NOT_HERE,
 }
 SKIP = {("lab", "jupyter_args")}  # handed to JupyterLab as they are

@@ -19,7 +19,8 @@ from gm_lab.sampling import Sample, final_test_indices
 # draws exactly the score's sample (random, 4, seed 0), so it probes nothing new.
 TINY = ["--dataset", "ImageNet16-120", "--sample", "random", "--n", "4"]
 PROBE = ["--batch-size", "8", "--workers", "0"]
-SCORE = ["score", "naswot", *TINY, *PROBE, "--json"]
+# --full-probe: full records, which the search below reuses (a lazy score keeps only naswot)
+SCORE = ["score", "naswot", *TINY, *PROBE, "--full-probe", "--json"]
 
 
 def run(*argv: str) -> tuple[int, str, str]:

@@ -23,7 +23,8 @@ from gm_lab.cli.checks import (
     writable_file,
     writable_folder,
 )
-from gm_lab.cli.probe import _non_negative, _positive
+from gm_lab.cli.probe import _cost_phrase, _non_negative, _positive, score_cost
+from gm_lab.energy import EnergyMeter
 from gm_lab.sampling import SAMPLE_KINDS
 
 if TYPE_CHECKING:  # gm_lab.evolution imports torch (via the probe): keep `gm-lab --help` fast
@@ -299,6 +300,7 @@ def check_paths(args: argparse.Namespace) -> None:
 
 
 def run_evolve(args: argparse.Namespace) -> int:
+    meter = EnergyMeter().start()  # this run only: a resumed search's earlier runs are not in it
     check_paths(args)
     search = make_search(args)
     log = sys.stderr if args.json else sys.stdout
@@ -322,8 +324,25 @@ def run_evolve(args: argparse.Namespace) -> int:
             )
         raise
     result.provenance = provenance(search.config, getattr(args, "argv", None))
+    usage = meter.stop()
+    result.usage = usage.to_dict()
+    result.best_cost = best_cost(result)
     report(result, args)
+    print(usage.line(), file=log, flush=True)
     return save_result(result, search.config.checkpoint_dir, args.save)
+
+
+def best_cost(result: SearchResult) -> dict[str, Any] | None:
+    """What the best expression will cost per architecture wherever it is used (`gm-lab score`'s
+    cost: seconds, x one forward+backward, the costs' source); {"unavailable": why} when this
+    space has no pass costs; None without a best expression."""
+    if result.best is None:
+        return None
+    config = result.config
+    try:
+        return score_cost(result.best.expr, config.space, config.datasets[0])
+    except ValueError as exc:  # no pass costs for this space (gm-lab costs --measure)
+        return {"unavailable": str(exc)}
 
 
 def provenance(config: SearchConfig, argv: list[str] | None) -> dict[str, Any]:
@@ -362,6 +381,11 @@ def report(result: SearchResult, args: argparse.Namespace) -> None:
     if best is not None:
         print(f"\nbest expression ({best.size} nodes, fitness {best.fitness:+.4f}):\n  {best.expr}")
         print(f"rescore it (same search sample, cached probes):\n  {score_command(result)}")
+        cost = result.best_cost or {"unavailable": "not computed"}
+        print(
+            "its cost per architecture at use time:\n  "
+            + (cost["unavailable"] if "unavailable" in cost else _cost_phrase(cost))
+        )
     for role, sample in result.samples.items():
         if sample.get("note"):
             print(f"\n{role} sample ({sample['kind']}): {sample['note']}")

@@ -336,6 +336,9 @@ def _check_cache() -> None:
 
 
 def run_probe(args: argparse.Namespace) -> int:
+    from gm_lab.energy import EnergyMeter
+
+    meter = EnergyMeter().start()  # what filling the cache used, workers included (#18 §6)
     _check_cache()
     bench = Benchmark.load(args.space)
     sample = _draw(bench, args)
@@ -345,6 +348,7 @@ def run_probe(args: argparse.Namespace) -> int:
         f"({args.space}/{args.dataset}, {args.sample} sample, batch {args.batch_size}) "
         f"in {run['seconds']:.1f} s; cache: {run['cache']}{_inputs_phrase(run['inputs'])}"
     )
+    print(meter.stop().line())
     return 0
 
 

@@ -6,8 +6,8 @@ parsed by gm-lab's own argument parser, never evaluated: only `gm-lab score`, `g
 and `gm-lab data info` are repeated; options that write files (`--save`, `--checkpoint`) are
 dropped, so a rerun never overwrites the result it checks; `--resume` is refused (the checkpoint
 has moved on since). The command runs again in this process with `--json`, and every number,
-flag and text of the new result is compared with the recorded one (times, cache paths, probe
-counts and notes excepted). Exit status: 0 all match, 1 some differ (or the repeated command
+flag and text of the new result is compared with the recorded one (times, energy, cache paths,
+probe counts and notes excepted). Exit status: 0 all match, 1 some differ (or the repeated command
 failed), 2 a result that cannot be repeated.
 """
 
@@ -43,6 +43,8 @@ IGNORED_AT = {  # top-level keys (or key paths) that name this run, not its numb
     ("config", "scheduler"),
     ("costs", "source"),  # where the pass costs came from (a path when measured here)
     ("costs", "about"),
+    ("usage",),  # wall and CPU seconds and energy of the run (gm_lab.energy): differ every run
+    ("best_cost", "source"),  # as ("costs", "source")
 }
 ENVIRONMENT = (  # provenance entries that explain differing numbers
     ("gm_lab", "version"),

@@ -207,6 +207,10 @@ class SearchResult:
     provenance: dict[str, Any] | None = None  # gm_lab.provenance.run_provenance (set by the CLI)
     pareto_front: list[ExpressionReport] = field(default_factory=list)  # tau+cost, cheapest first
     costs: dict[str, Any] | None = None  # tau+cost: the pass costs expressions were priced with
+    # set by `gm-lab evolve`: what this run used (gm_lab.energy.Usage.to_dict), and what the best
+    # expression costs per architecture at use time (gm_lab.cli.probe.score_cost)
+    usage: dict[str, Any] | None = None
+    best_cost: dict[str, Any] | None = None
 
     @property
     def finished(self) -> bool:
@@ -250,6 +254,11 @@ class SearchResult:
                     "costs": self.costs,
                 }
             )
+            | {  # only the CLI measures these: a result from the Python API reads as it did
+                key: value
+                for key, value in (("usage", self.usage), ("best_cost", self.best_cost))
+                if value is not None
+            }
         )
 
     @classmethod
@@ -270,6 +279,8 @@ class SearchResult:
             provenance=data.get("provenance"),
             pareto_front=[ExpressionReport.from_dict(r) for r in data.get("pareto_front", [])],
             costs=data.get("costs"),
+            usage=data.get("usage"),
+            best_cost=data.get("best_cost"),
         )
         for report in [*result.hall_of_fame, *result.pareto_front]:
             _ = report.tree  # parse now: a damaged file fails here, not later

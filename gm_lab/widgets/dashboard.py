@@ -1,6 +1,6 @@
-"""The search dashboard: controls, progress with ETA, fitness curves, hall of fame, best tree and
-its scatter (and, for a tau+cost search, the live Pareto front), all following a `Search` that
-runs in a background thread.
+"""The search dashboard: controls, progress with ETA, fitness curves, hall of fame, best tree with
+its τ and cost per architecture, its scatter (and, for a tau+cost search, the live Pareto front),
+all following a `Search` that runs in a background thread.
 
 The search thread only hands each `GenerationEvent` to a `Throttle`; the widgets are refreshed
 from the latest event at most a few times per second, so the kernel stays free for other cells.
@@ -23,6 +23,7 @@ from gm_lab.evolution.fitness import Split
 from gm_lab.expressions import parse
 from gm_lab.sampling import assign_bins, bin_edges
 from gm_lab.widgets.charts import fitness_chart, fitness_rows
+from gm_lab.widgets.cost import CostLabel
 from gm_lab.widgets.pareto import pareto_chart, pareto_rows
 from gm_lab.widgets.scatter import CorrelationScatter
 from gm_lab.widgets.throttle import Throttle
@@ -73,6 +74,9 @@ class SearchDashboard(w.VBox):
         self.hall_of_fame = w.HTML()
         self.hall_of_fame.add_class("gm-hof")
         self.best_tree = ExpressionEditor(readonly=True)
+        self.best_score = w.HTML()  # τ of the best on the scatter's split, and its cost
+        self.best_score.add_class("gm-best-score")
+        self.cost = CostLabel(self.search.config.space)
         self.scatter = CorrelationScatter()
         # tau+cost: the front the engine reports, against the classic proxies (None otherwise)
         config = self.search.config
@@ -87,7 +91,7 @@ class SearchDashboard(w.VBox):
                 self.inputs,
                 w.HBox([self.curves, self.scatter]),
                 *([self.pareto] if self.pareto is not None else []),
-                w.HBox([self.best_tree, self.hall_of_fame]),
+                w.HBox([w.VBox([self.best_score, self.best_tree]), self.hall_of_fame]),
             ]
         )
         self.add_class("gm-dashboard")
@@ -166,7 +170,8 @@ class SearchDashboard(w.VBox):
         self._curve_rows.extend(fitness_rows(event.generation, **values))
 
     def _show_best(self, expr: str) -> None:
-        """Draw the best tree and its scatter on the held-out split (else the search split)."""
+        """Draw the best tree and its scatter on the held-out split (else the search split),
+        with its τ there and what it costs per architecture at use time."""
         tree = parse(expr)
         self.best_tree.set_expression(tree)
         split = _display_split(self.search)
@@ -178,6 +183,11 @@ class SearchDashboard(w.VBox):
                 split.truth,
                 strata=_strata(self.search, split),
                 label=f"{split.dataset} {split.role}",
+            )
+            cost = self.cost.html(tree, self.search.config.datasets[0])
+            self.best_score.value = (
+                f"best: <b>τ {_fmt(self.scatter.kendall)}</b> ({split.dataset} {split.role})"
+                + (f" · {cost}" if cost else "")
             )
         self._scatter_expr = expr
 

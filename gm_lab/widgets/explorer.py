@@ -1,5 +1,6 @@
-"""Proxy explorer: pick an evolved or classic proxy, edit it as a tree or as text, and see its τ, ρ
-and scatter update at once, next to a baseline proxy on the same architectures.
+"""Proxy explorer: pick an evolved or classic proxy, edit it as a tree or as text, and see its τ, ρ,
+cost per architecture and scatter update at once, next to a baseline proxy on the same
+architectures.
 
 Rescoring is one vectorised evaluation over the cached statistics (milliseconds for 1,000
 architectures), so every accepted edit is rescored immediately; invalid edits never get here
@@ -23,6 +24,7 @@ from gm_lab.evolution.result import SearchResult
 from gm_lab.expressions import explain_degenerate, parse, proxy_names, to_text
 from gm_lab.metrics import degenerate_reason
 from gm_lab.sampling import assign_bins, bin_edges
+from gm_lab.widgets.cost import CostLabel
 from gm_lab.widgets.dashboard import STANDIN_STYLE
 from gm_lab.widgets.scatter import CorrelationScatter
 from gm_lab.widgets.tree_editor import ExpressionEditor
@@ -35,7 +37,8 @@ class ProxyExplorer(w.VBox):
 
     `splits`: the architectures to score on (search / held-out, per dataset); `candidates`:
     label -> expression text offered in the picker (hall of fame entries, say); every classic
-    proxy the splits carry is offered too, and is the baseline choice.
+    proxy the splits carry is offered too, and is the baseline choice. `space`: whose pass costs
+    price the expressions (the cost shown next to τ).
     """
 
     def __init__(
@@ -45,11 +48,13 @@ class ProxyExplorer(w.VBox):
         expression: str | None = None,
         baseline: str = "synflow",
         bins: int = 10,
+        space: str = "tss",
     ) -> None:
         if not splits:
             raise ValueError("the explorer needs at least one split of probed architectures")
         self.splits = {f"{s.dataset}/{s.role}": s for s in splits}
         self.bins = bins
+        self.cost = CostLabel(space)
         classic = sorted(set.intersection(*(set(s.arrays.proxies) for s in splits)))
         self.classic = [p for p in classic if p in proxy_names()]
         self.last_seconds = 0.0  # time of the last rescoring, edit to pushed view
@@ -97,6 +102,7 @@ class ProxyExplorer(w.VBox):
         """On a prepared search's splits, offering its hall of fame (call `update_from` later to
         follow it)."""
         data = search.prepare()
+        kwargs.setdefault("space", search.config.space)
         explorer = cls(data.splits, bins=search.config.bins, **kwargs)
         explorer.update_from(search.result())
         return explorer
@@ -105,6 +111,7 @@ class ProxyExplorer(w.VBox):
     def for_sample(cls, config: SearchConfig, **kwargs) -> ProxyExplorer:
         """On a sample drawn and probed as `gm-lab score` / `gm-lab evolve` would (blocks while
         probing what the cache lacks, in worker processes)."""
+        kwargs.setdefault("space", config.space)
         return cls(load_data(config, progress=True).splits, bins=config.bins, **kwargs)
 
     def update_from(self, result: SearchResult) -> None:
@@ -144,7 +151,7 @@ class ProxyExplorer(w.VBox):
                 self.scatter,
                 self.scores,
                 scores,
-                to_text(tree),
+                tree,
                 f"{split.dataset} {split.role}",
                 explain_degenerate(tree, split.context, scores),
             )
@@ -163,7 +170,7 @@ class ProxyExplorer(w.VBox):
                 self.baseline_scatter,
                 self.baseline_scores,
                 values,
-                name,
+                parse(name),
                 f"baseline {name}",
                 degenerate_reason(values),
             )
@@ -173,12 +180,13 @@ class ProxyExplorer(w.VBox):
         scatter: CorrelationScatter,
         scores_html: w.HTML,
         scores: np.ndarray,
-        text: str,
+        tree: gp.PrimitiveTree,
         label: str,
         reason: str | None,
     ) -> dict[str, float]:
-        """Put `scores` of the chosen split on `scatter` and its τ/ρ under `text`, with why they
-        cannot rank (`reason`) and whether the images were a stand-in."""
+        """Put `scores` of the chosen split on `scatter` and its τ/ρ and cost per architecture
+        over `tree`'s text, with why they cannot rank (`reason`) and whether the images were a
+        stand-in."""
         split = self.split
         scatter.update(
             split.arrays.indices,
@@ -189,7 +197,10 @@ class ProxyExplorer(w.VBox):
             label=label,
         )
         result = {"kendall": scatter.kendall, "spearman": scatter.spearman}
-        scores_html.value = _score_html(text, result, len(split), reason, split.standin_label)
+        cost = self.cost.html(tree, split.dataset)
+        scores_html.value = _score_html(
+            to_text(tree), result, len(split), reason, split.standin_label, cost
+        )
         return result
 
     def _strata(self, split: Split) -> np.ndarray:
@@ -209,10 +220,15 @@ def _first(candidates: dict[str, str] | None) -> str | None:
 
 
 def _score_html(
-    label: str, result: dict[str, float], n: int, reason: str | None, standin: str | None
+    label: str,
+    result: dict[str, float],
+    n: int,
+    reason: str | None,
+    standin: str | None,
+    cost: str = "",
 ) -> str:
-    """τ, ρ and n, then why the scores cannot rank (`reason`) and the stand-in note, right
-    under the figures they qualify."""
+    """τ, the cost per architecture (`cost`, HTML), ρ and n, then why the scores cannot rank
+    (`reason`) and the stand-in note, right under the figures they qualify."""
     shown = f"<br><span class='gm-note'>{html.escape(reason)}</span>" if reason else ""
     if standin:
         shown += (
@@ -220,7 +236,8 @@ def _score_html(
         )
     return (
         f"<b>τ = <span class='gm-tau-value'>{_fmt(result['kendall'])}</span></b> · "
-        f"ρ = {_fmt(result['spearman'])} · n = {n}<br><code>{html.escape(label)}</code>{shown}"
+        + (f"{cost} · " if cost else "")
+        + f"ρ = {_fmt(result['spearman'])} · n = {n}<br><code>{html.escape(label)}</code>{shown}"
     )
 
 

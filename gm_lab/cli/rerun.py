@@ -45,6 +45,7 @@ IGNORED_AT = {  # top-level keys (or key paths) that name this run, not its numb
     ("costs", "about"),
     ("usage",),  # wall and CPU seconds and energy of the run (gm_lab.energy): differ every run
     ("best_cost", "source"),  # as ("costs", "source")
+    ("cost", "source"),  # gm-lab score's cost: as ("costs", "source")
 }
 ENVIRONMENT = (  # provenance entries that explain differing numbers
     ("gm_lab", "version"),

@@ -461,24 +461,38 @@ class ProbeCache:
         """Store one architecture's record atomically (call `bind_inputs` first); its
         standalone proxies go to their own columns (a record without statistics, from
         `score_standalone`, holds nothing else)."""
-        if not self.meta_path.is_file():
-            raise CacheError(f"{self.folder} has no meta.json: call bind_inputs() before put()")
-        standalone = {n for n in record.proxies if n in PROXIES and PROXIES[n].standalone}
-        for name in sorted(standalone):
-            self.columns.append(name, PROXIES[name].version, {record.index: record.proxies[name]})
-        if record.layer_names:
-            shared = {n: v for n, v in record.proxies.items() if n not in standalone}
-            kept = dataclasses.replace(record, proxies=shared)
-            atomic_write(self.record_path(record.index), encode_record(kept))
+        self.put_all([record])
 
-    def put_terminals(self, record: ProbeRecord) -> None:
-        """Store what a lazy probe computed (`probe_network(..., statistics=...)`): each
+    def put_all(self, records: Iterable[ProbeRecord]) -> None:
+        """`put` for several records, their column values appended (and synced) together."""
+        self._check_bound()
+        columns: dict[tuple[str, str], dict[int, Any]] = {}
+        for record in records:
+            standalone = {n for n in record.proxies if n in PROXIES and PROXIES[n].standalone}
+            for name in sorted(standalone):
+                key = (name, PROXIES[name].version)
+                columns.setdefault(key, {})[record.index] = record.proxies[name]
+            if record.layer_names:
+                shared = {n: v for n, v in record.proxies.items() if n not in standalone}
+                kept = dataclasses.replace(record, proxies=shared)
+                atomic_write(self.record_path(record.index), encode_record(kept))
+        for (name, version), values in columns.items():
+            self.columns.append(name, version, values)
+
+    def put_terminals(self, records: Iterable[ProbeRecord]) -> None:
+        """Store what lazy probes computed (`probe_network(..., statistics=...)`): each
         statistic and proxy in its own column (`terminal_version`), never as a record."""
+        self._check_bound()
+        columns: dict[str, dict[int, Any]] = {}
+        for record in records:
+            for name, value in {**record.layer_stats, **record.proxies}.items():
+                columns.setdefault(name, {})[record.index] = value
+        for name in sorted(columns):
+            self.columns.append(name, terminal_version(name), columns[name])
+
+    def _check_bound(self) -> None:
         if not self.meta_path.is_file():
             raise CacheError(f"{self.folder} has no meta.json: call bind_inputs() before put()")
-        values = {**record.layer_stats, **record.proxies}
-        for name in sorted(values):
-            self.columns.append(name, terminal_version(name), {record.index: values[name]})
 
     def missing_terminals(self, names: Iterable[str], indices: Iterable[int]) -> dict[str, list]:
         """For each terminal (statistic or proxy) in `names`, those of `indices` neither a

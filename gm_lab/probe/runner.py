@@ -59,6 +59,9 @@ class ProbeFn(Protocol):
     ) -> ProbeRecord: ...
 
 
+FLUSH_SECONDS = 0.5  # finished results wait at most this long before they are stored
+
+
 class ProbeFailedError(GmLabError):
     """Probing one architecture raised; everything finished before it is cached."""
 
@@ -185,11 +188,13 @@ def _run_jobs(
     desc: str,
     scheduler: str | None,
     workers: int,
-    store: Callable[[ProbeRecord], None] | None = None,
+    store: Callable[[list[ProbeRecord]], None] | None = None,
 ) -> None:
-    """Compute `probe` for the architectures `todo` on the chosen backend, caching each result
-    as it arrives (`store`, default `cache.put`)."""
-    store = store if store is not None else cache.put
+    """Compute `probe` for the architectures `todo` on the chosen backend, caching results as
+    they arrive (`store`, default `cache.put_all`), in batches of at most `FLUSH_SECONDS`:
+    thousands of cheap (data-free) results a second are not synced to disk one by one, and an
+    error or Ctrl-C still stores everything finished before it."""
+    store = store if store is not None else cache.put_all
     jobs = [(int(i), bench.arch(int(i))) for i in todo]
     if not jobs:
         return
@@ -200,13 +205,22 @@ def _run_jobs(
         results = _run_pool(jobs, config, probe, expected, workers)
     else:
         results = _run_serial(jobs, config, probe, batch, noise)
+    pending: list[ProbeRecord] = []
+    flushed = time.monotonic()
     with tqdm(total=len(jobs), desc=desc, unit="arch", disable=not progress) as bar:
         try:
             for record in results:
-                store(record)
+                pending.append(record)
                 bar.update(1)
+                if time.monotonic() - flushed >= FLUSH_SECONDS:
+                    store(pending)
+                    pending, flushed = [], time.monotonic()
         finally:
-            results.close()  # stops workers / cluster on error or Ctrl-C
+            try:
+                if pending:
+                    store(pending)
+            finally:
+                results.close()  # stops workers / cluster on error or Ctrl-C
 
 
 # ---- backends: each yields records as they finish ----------------------------------------------

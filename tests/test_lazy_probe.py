@@ -194,3 +194,44 @@ def test_pass_costs_come_from_this_machine_once_measured(tmp_path, monkeypatch) 
 def test_every_registered_proxy_has_a_cost_class() -> None:
     for spec in PROXIES.specs():
         assert terminal_passes([spec.name]) >= {f"proxy_{spec.name}"}
+
+
+def _cli(capsys, *argv: str) -> tuple[int, str]:
+    from gm_lab.cli import main
+
+    code = main(list(argv))
+    return code, capsys.readouterr().out
+
+
+def test_score_all_covers_the_whole_space_and_resumes(capsys) -> None:
+    from gm_lab.metrics import kendall
+    from gm_lab.proxies.sed import sed_like_scores
+
+    bench = Benchmark.load("tss")
+    accuracy = bench.accuracy("cifar10")
+    code, out = _cli(capsys, "score", "sed_like", "--all", "--workers", "0", "--json")
+    assert code == 0
+    result = json.loads(out)
+    known = np.flatnonzero(np.isfinite(accuracy))
+    assert result["n"] == len(known) and result["indices"] == known.tolist()
+    assert result["provenance"]["final_test"] == "included"
+    scores = sed_like_scores([bench.arch(int(i)) for i in known])
+    assert result["kendall"] == pytest.approx(kendall(scores, accuracy[known]))
+    assert result["cost"]["passes"] == ["proxy_sed_like"]  # data-free: no network, no data
+    code, out = _cli(capsys, "score", "sed_like", "--all", "--workers", "0", "--json")
+    assert json.loads(out)["probed"] == 0  # everything cached: resumes, nothing recomputed
+    assert _cli(capsys, "score", "sed_like", "--all", "--final-test")[0] == 2
+
+
+def test_costs_command_prices_expressions_as_the_cost_model(capsys) -> None:
+    code, out = _cli(capsys, "costs", "naswot", "zico + snip", "--json")
+    assert code == 0
+    report = json.loads(out)
+    costs = load_pass_costs("tss", "cifar10")
+    for row, text in zip(report["expressions"], ["naswot", "zico + snip"], strict=True):
+        assert row["seconds_per_arch"] == pytest.approx(expression_cost(parse(text), costs))
+        assert row["forward_backward_multiple"] == pytest.approx(
+            row["seconds_per_arch"] / costs.reference
+        )
+    assert "backward" not in report["expressions"][0]["passes"]
+    assert _cli(capsys, "costs", "naswot +")[0] == 2  # a malformed expression: the parser's error

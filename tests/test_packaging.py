@@ -44,6 +44,7 @@ def test_wheel_holds_bundle_embedded_data_and_lab_settings(wheel: Path) -> None:
         "gm_lab/embedded/images/cifar-10-batches-py.npz",
         "gm_lab/embedded/manifest.json",
         "gm_lab/embedded/PROVENANCE.md",
+        "gm_lab/embedded/pass_costs.json",  # the shipped pass costs (gm_lab.expressions.cost)
         "gm_lab-0.1.0.data/data/share/jupyter/lab/settings/overrides.d/gm_lab.json",
     ):
         assert member in names, member

@@ -80,7 +80,8 @@ def main() -> int:
                 "best_classic_spearman": classic[best]["spearman"],
             }
         )
-    print(_provenance.header(__file__, "tss", args.datasets, {"gp": [r["seed"] for r in runs]}))
+    gp_seeds = sorted({r["seed"] for r in runs})
+    print(_provenance.header(__file__, "tss", args.datasets, {"gp": gp_seeds, "probe": 0}))
     print("| data | n | evolved τ (mean ± std, 3 GP seeds) | evolved ρ | best classic τ / ρ |")
     print("|---|---|---|---|---|")
     for row in rows:
@@ -95,7 +96,7 @@ def main() -> int:
             "rows": rows,
             "results": results,
             "provenance": _provenance.record(
-                __file__, "tss", args.datasets, {"probe": 0}, final_test="scored"
+                __file__, "tss", args.datasets, {"gp": gp_seeds, "probe": 0}, final_test="scored"
             ),
         }
         args.json.write_text(json.dumps(record, indent=1) + "\n")

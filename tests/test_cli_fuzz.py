@@ -31,6 +31,8 @@ BASE: dict[str, list[str]] = {
     "lab": ["--dry-run"],
     "predict": [],
     "rerun": ["{result}"],
+    "nas": ["--proxy", "params", "--n", "20", "--runs", "2", "--baselines", "random"],
+    "costs": [],
 }
 # bad values by argparse type name; then by option for untyped ones
 BY_TYPE = {
@@ -44,6 +46,8 @@ BY_TYPE = {
     "_names": "no_such_proxy",  # evolve --standalone
     "scheduler_address": "not a url",
     "strip": "log(",
+    "_positive_float": "0",  # nas --max-latency-ms / --max-energy-mj
+    "_baselines": "random,no_such_baseline",  # nas --baselines
 }
 BY_OPTION = {
     ("data download", "name"): "mnist",

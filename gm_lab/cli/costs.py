@@ -7,6 +7,7 @@ import json
 import sys
 
 from gm_lab.benchmark import DATASETS, SPACES, normalise_dataset
+from gm_lab.cli.probe import _positive
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -32,7 +33,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="measure the passes here on --n random architectures (about 8 s each) and keep "
         "the figures for this machine",
     )
-    parser.add_argument("--n", type=int, default=10, help="architectures to measure on")
+    parser.add_argument("--n", type=_positive, default=10, help="architectures to measure on")
     parser.add_argument("--seed", type=int, default=0, help="seed of those architectures")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     parser.set_defaults(run=run_costs)
@@ -84,8 +85,6 @@ def _measure(args: argparse.Namespace) -> tuple:
     from gm_lab.probe.costs import measure_pass_costs, save_pass_costs
     from gm_lab.probe.record import ProbeConfig
 
-    if args.n < 1:
-        raise ValueError(f"--n must be at least 1, got {args.n}")
     bench = Benchmark.load(args.space)
     rng = np.random.default_rng(args.seed)
     picks = rng.choice(bench.n_archs, size=min(args.n, bench.n_archs), replace=False)

@@ -35,6 +35,7 @@ from gm_lab.cli.probe import (
     _check_cache,
     _config,
     _json_safe,
+    _positive,
     _probe_arguments,
     expression_arrays,
     resolve_scorer,
@@ -77,8 +78,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     nas.add_argument(
         "--dataset", type=normalise_dataset, default="cifar10", help=f"one of {list(DATASETS)}"
     )
-    nas.add_argument("--n", type=_at_least_one, default=1000, help="architectures drawn per run")
-    nas.add_argument("--runs", type=_at_least_one, default=100, help="independent runs")
+    nas.add_argument("--n", type=_positive, default=1000, help="architectures drawn per run")
+    nas.add_argument("--runs", type=_positive, default=100, help="independent runs")
     nas.add_argument("--seed", type=int, default=0, help="seed of the draws (run r: [seed, r])")
     nas.add_argument(
         "--device",
@@ -110,13 +111,6 @@ def register(commands: argparse._SubParsersAction) -> None:
     nas.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     _probe_arguments(nas)
     nas.set_defaults(run=run_nas)
-
-
-def _at_least_one(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _positive_float(text: str) -> float:

@@ -339,10 +339,7 @@ def best_cost(result: SearchResult) -> dict[str, Any] | None:
     if result.best is None:
         return None
     config = result.config
-    try:
-        return score_cost(result.best.expr, config.space, config.datasets[0])
-    except ValueError as exc:  # no pass costs for this space (gm-lab costs --measure)
-        return {"unavailable": str(exc)}
+    return score_cost(result.best.expr, config.space, config.datasets[0])
 
 
 def provenance(config: SearchConfig, argv: list[str] | None) -> dict[str, Any]:
@@ -382,10 +379,7 @@ def report(result: SearchResult, args: argparse.Namespace) -> None:
         print(f"\nbest expression ({best.size} nodes, fitness {best.fitness:+.4f}):\n  {best.expr}")
         print(f"rescore it (same search sample, cached probes):\n  {score_command(result)}")
         cost = result.best_cost or {"unavailable": "not computed"}
-        print(
-            "its cost per architecture at use time:\n  "
-            + (cost["unavailable"] if "unavailable" in cost else _cost_phrase(cost))
-        )
+        print("its cost per architecture at use time:\n  " + _cost_phrase(cost))
     for role, sample in result.samples.items():
         if sample.get("note"):
             print(f"\n{role} sample ({sample['kind']}): {sample['note']}")

@@ -293,11 +293,15 @@ def score_terminals(proxy: str) -> list[str]:
 
 def score_cost(proxy: str, space: str, dataset: str) -> dict[str, Any]:
     """What computing `proxy` costs per architecture (gm_lab.expressions.cost): seconds, as a
-    multiple of one plain forward+backward, the passes, and where the figures come from."""
+    multiple of one plain forward+backward, the passes, and where the figures come from;
+    {"unavailable": why} when this space has no pass costs (`gm-lab costs --measure`)."""
     from gm_lab.expressions import parse
     from gm_lab.expressions.cost import expression_passes, load_pass_costs
 
-    costs = load_pass_costs(space, dataset)
+    try:
+        costs = load_pass_costs(space, dataset)
+    except ValueError as exc:
+        return {"unavailable": str(exc)}
     passes = expression_passes(parse(proxy))
     seconds = costs.of(passes)
     return {
@@ -311,6 +315,8 @@ def score_cost(proxy: str, space: str, dataset: str) -> dict[str, Any]:
 
 
 def _cost_phrase(cost: dict[str, Any]) -> str:
+    if "unavailable" in cost:
+        return cost["unavailable"]
     shown = sorted({p.split(":")[0] for p in cost["passes"] if not p.startswith("proxy_")})
     own = [p.removeprefix("proxy_") for p in cost["passes"] if p.startswith("proxy_")]
     what = ", ".join(shown + [f"{n}'s own" for n in own]) or "nothing"

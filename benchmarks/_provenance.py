@@ -101,3 +101,20 @@ def describe(block: dict[str, Any]) -> str:
         parts.append(f"final test set {block['final_test']}")
     parts.append(f"command: {shlex.join(block['command'])}")
     return " | ".join(parts)
+
+
+def gm_lab_json(argv: Sequence[str]) -> dict[str, Any]:
+    """`gm-lab ARGV --json` run in this process (what the command-line user runs, same code
+    path); its JSON result. SystemExit naming the command if it fails."""
+    import contextlib
+    import io
+    import json
+
+    from gm_lab.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main([*argv, "--json"])
+    if code != 0:
+        raise SystemExit(f"gm-lab {shlex.join(argv)} failed with exit code {code}")
+    return json.loads(out.getvalue())

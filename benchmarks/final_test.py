@@ -21,8 +21,6 @@ run (2 workers), reused afterwards.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import sys
 from pathlib import Path
@@ -32,20 +30,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _provenance
 
-from gm_lab.cli import main as gm_lab
-
 DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
 
 
 def score(expr: str, dataset: str, workers: int) -> dict:
     """`gm-lab score EXPR --final-test --json` run in this process; its JSON result."""
     argv = ["score", expr, "--final-test", "--dataset", dataset, "--workers", str(workers)]
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        code = gm_lab([*argv, "--json"])
-    if code != 0:
-        raise SystemExit(f"gm-lab {' '.join(argv)} failed with exit code {code}")
-    return json.loads(out.getvalue())
+    return _provenance.gm_lab_json(argv)
 
 
 def main() -> int:

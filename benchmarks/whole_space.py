@@ -17,8 +17,6 @@ seed 0 (gm-lab score's defaults).
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import sys
 import time
@@ -27,19 +25,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _provenance
 
-from gm_lab.cli import main as gm_lab
-
 
 def score_all(expr: str, dataset: str, workers: int) -> tuple[dict, float]:
     """`gm-lab score EXPR --all --json` in this process: its result and wall seconds."""
-    argv = ["score", expr, "--all", "--dataset", dataset, "--workers", str(workers), "--json"]
-    out = io.StringIO()
     start = time.perf_counter()
-    with contextlib.redirect_stdout(out):
-        code = gm_lab(argv)
-    if code != 0:
-        raise SystemExit(f"gm-lab {' '.join(argv)} failed with exit code {code}")
-    return json.loads(out.getvalue()), time.perf_counter() - start
+    argv = ["score", expr, "--all", "--dataset", dataset, "--workers", str(workers)]
+    return _provenance.gm_lab_json(argv), time.perf_counter() - start
 
 
 def main() -> int:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from gm_lab.plugins.specs import Need
+from gm_lab.plugins.specs import Need, ProxySpec
 
 #: Passes run whenever a network is probed at all (building it, the layer-finding forward).
 BASE_PASSES = ("build", "prepare", "forward")
@@ -59,6 +59,11 @@ class PassPlan:
         return frozenset(names)
 
 
+def products_of(specs: Iterable[ProxySpec]) -> frozenset[str]:
+    """The shared-pass products these proxies read (standalone ones read none)."""
+    return frozenset().union(*(s.products for s in specs if not s.standalone))
+
+
 def plan_passes(proxies: Iterable[str], statistics: Iterable[str]) -> PassPlan:
     """The passes the shared proxies and statistics named need, no more."""
     from gm_lab.plugins import PROXIES, STATISTICS
@@ -68,7 +73,7 @@ def plan_passes(proxies: Iterable[str], statistics: Iterable[str]) -> PassPlan:
     if unknown:
         raise ValueError(f"unknown statistics {unknown}")
     specs = [PROXIES[n] for n in proxies]
-    products = frozenset().union(*(s.products for s in specs if not s.standalone))
+    products = products_of(specs)
     tensors = frozenset().union(*(STATISTICS[n].needs for n in statistics))
     tensors |= frozenset().union(*(NEED_TENSORS[s.needs] for s in specs if not s.standalone))
     backward = bool(tensors & {"G", "dA"}) or bool(products & _AFTER_BACKWARD)

@@ -60,7 +60,7 @@ from gm_lab.benchmark.spaces import INPUT_SIZE, NUM_CLASSES
 from gm_lab.inputs import Minibatch, gaussian_minibatch, load_minibatch
 from gm_lab.networks import build_network
 from gm_lab.plugins import PROXIES, STATISTICS, ProxyContext, ProxySpec
-from gm_lab.plugins.passes import PassPlan, plan_passes
+from gm_lab.plugins.passes import PassPlan, plan_passes, products_of
 from gm_lab.plugins.specs import ProxyUnavailable
 from gm_lab.probe.backward_split import split_backward
 from gm_lab.probe.batchnorm import lean_batchnorm
@@ -622,7 +622,7 @@ def probe_network(
     wanted = [PROXIES[n] for n in resolve_proxies(proxies)]
     names = [s.name for s in wanted]
     plan = (
-        PassPlan(True, True, _products_of(wanted))
+        PassPlan(True, True, products_of(wanted))
         if statistics is None
         else plan_passes(names, statistics)
     )
@@ -717,10 +717,6 @@ def probe_network(
         proxies=values,
         timings=clock.timings,
     )
-
-
-def _products_of(proxies: Sequence[ProxySpec]) -> frozenset[str]:
-    return frozenset().union(*(s.products for s in proxies if not s.standalone))
 
 
 class _StatisticsOnDemand(Mapping):

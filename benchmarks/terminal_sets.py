@@ -62,6 +62,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--n", type=int, default=200, help="search sample size (200)")
     parser.add_argument("--heldout-n", type=int, default=200, help="held-out sample size (200)")
+    parser.add_argument(
+        "--heldout-sample", choices=SAMPLE_KINDS, help="held-out sample kind (as --sample)"
+    )
     parser.add_argument("--pop", type=int, default=100, help="population (100)")
     parser.add_argument("--gens", type=int, default=30, help="generations (30)")
     parser.add_argument("--batch-size", type=int, default=64, help="probe minibatch (64)")
@@ -84,6 +87,7 @@ def run_one(args: argparse.Namespace, bench: Benchmark, dataset: str, terminals:
         sample=args.sample,
         n_search=args.n,
         n_heldout=args.heldout_n,
+        heldout_sample=args.heldout_sample,
         seed=0,  # the samples: the same for every run
         gp_seed=seed,
         pop=args.pop,
@@ -107,13 +111,66 @@ def run_one(args: argparse.Namespace, bench: Benchmark, dataset: str, terminals:
         "best": _priced(best, cost) if best is not None else None,
         "costs_source": cost.costs.source,
         "reference_seconds": cost.costs.reference,
+        "classic": [_priced(r, cost) for r in result.classic],
     }
     if objective == "tau+cost":
         front = [_priced(r, cost) for r in result.pareto_front]
         out["front"] = front
         heldout = [r["heldout_kendall"] for r in front if r["heldout_kendall"] is not None]
         out["front_best_heldout"] = max(heldout) if heldout else None
+        out["goal"] = cheap_goal(front, out["classic"])
     return out
+
+
+def cheap_goal(front: list[dict[str, Any]], classic: list[dict[str, Any]]) -> dict[str, Any]:
+    """Issue #18's goal on one run: the front member costing at most one forward+backward with
+    the best *search* τ (chosen without the held-out sample), and whether its held-out τ beats
+    every classic proxy that costs the same or less."""
+    cheap = [r for r in front if r["cost_ratio"] <= 1.0 and r["search_kendall"] is not None]
+    if not cheap:
+        return {"expr": None, "met": False}
+    pick = max(cheap, key=lambda r: r["search_kendall"])
+    rivals = [
+        c for c in classic
+        if c["cost_ratio"] <= pick["cost_ratio"] + 1e-9 and c["heldout_kendall"] is not None
+    ]  # fmt: skip
+    rival = max(rivals, key=lambda c: c["heldout_kendall"], default=None)
+    met = pick["heldout_kendall"] is not None and (
+        rival is None or pick["heldout_kendall"] > rival["heldout_kendall"]
+    )
+    return {
+        "expr": pick["expr"], "heldout_kendall": pick["heldout_kendall"],
+        "cost_ratio": pick["cost_ratio"], "best_rival": rival and rival["expr"],
+        "rival_heldout_kendall": rival and rival["heldout_kendall"],
+        "rival_cost_ratio": rival and rival["cost_ratio"], "met": met,
+    }  # fmt: skip
+
+
+def goal_table(runs: list[dict[str, Any]]) -> str:
+    """Markdown: per tau+cost run, the cheap pick (≤ 1 forward+backward) against the best
+    classic proxy of the same or lower cost, on the held-out sample."""
+    lines = [
+        "| dataset | terminals | seed | pick (≤ 1 × fwd+bwd, best search τ) | × fwd+bwd "
+        "| held-out τ | best classic at ≤ its cost | its held-out τ | beaten |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for run in runs:
+        goal = run.get("goal")
+        if not goal:
+            continue
+        if goal["expr"] is None:
+            lines.append(f"| {run['dataset']} | {run['terminals']} | {run['seed']} | none | "
+                         "| | | | no |")  # fmt: skip
+            continue
+        rival = goal["best_rival"] or "–"
+        rival_tau = goal["rival_heldout_kendall"]
+        lines.append(
+            f"| {run['dataset']} | {run['terminals']} | {run['seed']} | `{goal['expr']}` "
+            f"| {goal['cost_ratio']:.2f} | {goal['heldout_kendall']:.3f} | {rival} "
+            f"| {'–' if rival_tau is None else f'{rival_tau:.3f}'} "
+            f"| {'yes' if goal['met'] else 'no'} |"
+        )
+    return "\n".join(lines)
 
 
 def _priced(report: Any, cost: CostFunction) -> dict[str, Any]:
@@ -188,6 +245,9 @@ def main(argv: list[str] | None = None) -> int:
                         flush=True,
                     )
     print(table(runs))
+    if any("goal" in run for run in runs):
+        print()
+        print(goal_table(runs))
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         document = {"provenance": provenance, "settings": _settings(args), "runs": runs}

@@ -114,6 +114,22 @@ def test_probe_reports_a_stand_in_minibatch():
     assert result["standin_images"] == {"ImageNet16-120": "stand-in images: CIFAR-10"}
 
 
+@pytest.mark.slow
+def test_probe_json_reports_the_run_and_what_it_used():
+    sample = ["--batch-size", "8", "--sample", "random", "--seed", "11", "--n", "3"]
+    args = ["probe", *sample, "--workers", "0", "--json"]  # a seed no other test draws
+    first = gm_lab(*args)
+    assert first.returncode == 0, first.stderr
+    run = json.loads(first.stdout)
+    assert (run["probed"], run["reused"], run["n"]) == (3, 0, 3)
+    assert run["config"]["batch_size"] == 8 and run["cache"].endswith(run["config"]["key"])
+    usage = run["usage"]
+    assert usage["cpu_s"] > 0 and usage["wall_s"] >= run["seconds"] > 0
+    assert usage["energy"]["joules"] > 0 and usage["energy"]["method"] in {"rapl", "estimate"}
+    again = json.loads(gm_lab(*args).stdout)
+    assert (again["probed"], again["reused"]) == (0, 3)
+
+
 def test_probe_and_score_are_documented_in_help():
     out = gm_lab("--help")
     assert "probe" in out.stdout and "score" in out.stdout

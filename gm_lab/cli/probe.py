@@ -59,6 +59,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     _sample_arguments(probe, kind="stratified", n=1000)
     _probe_arguments(probe)
+    probe.add_argument(
+        "--json", action="store_true", help="print one JSON object on stdout (run and usage)"
+    )
     probe.set_defaults(run=run_probe)
 
     score = commands.add_parser(
@@ -349,12 +352,21 @@ def run_probe(args: argparse.Namespace) -> int:
     bench = Benchmark.load(args.space)
     sample = _draw(bench, args)
     _, run = _fill_cache(bench, sample.indices, args)
+    usage = meter.stop()
+    if args.json:
+        document = {
+            "space": args.space, "dataset": args.dataset, "sample": args.sample,
+            "n": len(sample), "config": _config(args).describe(), **run,
+            "usage": usage.to_dict(),
+        }  # fmt: skip
+        print(json.dumps(_json_safe(document)))
+        return 0
     print(
         f"probed {run['probed']}, reused {run['reused']} of {len(sample)} architectures "
         f"({args.space}/{args.dataset}, {args.sample} sample, batch {args.batch_size}) "
         f"in {run['seconds']:.1f} s; cache: {run['cache']}{_inputs_phrase(run['inputs'])}"
     )
-    print(meter.stop().line())
+    print(usage.line())
     return 0
 
 

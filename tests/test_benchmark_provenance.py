@@ -85,3 +85,19 @@ def test_quality_keeps_its_samples_off_the_final_test_set(scripts) -> None:
     for dataset in plan.samples:
         assert not np.intersect1d(plan.indices(dataset), final).size
     assert np.intersect1d(old.random.indices, final).size  # 1,000 of 15,625: some are drawn
+
+
+def test_cheap_goal_picks_by_search_tau_and_compares_with_classics_no_dearer(scripts) -> None:
+    from terminal_sets import cheap_goal
+
+    def row(expr: str, ratio: float, search: float, heldout: float) -> dict:
+        return {"expr": expr, "cost_ratio": ratio, "search_kendall": search,
+                "heldout_kendall": heldout}  # fmt: skip
+
+    front = [row("cheap", 0.5, 0.80, 0.74), row("mid", 0.9, 0.84, 0.70), row("dear", 2.0, 0.9, 0.9)]
+    classic = [row("fwd", 0.4, 0.7, 0.60), row("one_bwd", 0.9, 0.8, 0.72), row("big", 3, 0.8, 0.8)]
+    goal = cheap_goal(front, classic)  # "dear" costs > 1 x; "mid" has the best search tau
+    assert (goal["expr"], goal["best_rival"], goal["met"]) == ("mid", "one_bwd", False)
+    classic[1]["heldout_kendall"] = 0.69  # "mid" now beats all at <= 0.9 x
+    assert cheap_goal(front, classic)["met"] is True
+    assert cheap_goal([row("dear", 2.0, 0.9, 0.9)], classic) == {"expr": None, "met": False}

@@ -60,6 +60,31 @@ def probe_together(exprs: list[str], dataset: str, workers: int) -> dict:
     }  # fmt: skip
 
 
+def scatter_figure(results: list[dict], path: Path) -> Path:
+    """One rank-vs-accuracy scatter per proxy over the whole space, side by side (PNG/SVG/PDF by
+    suffix, offline through vl-convert): what τ summarises, at a glance."""
+    import altair as alt
+
+    from gm_lab.widgets.charts import correlation_scatter, scatter_rows, scatter_title
+    from gm_lab.widgets.vega import export, spec_and_rows
+
+    rows = []
+    for result in results:
+        title = scatter_title(result["kendall"], result["spearman"], result["proxy"], result["n"])
+        n = len(result["scores"])
+        for row in scatter_rows(result["indices"], [""] * n, result["scores"],
+                                result["test_accuracy"]):  # fmt: skip
+            rows.append({"proxy": title, "x": row["x"], "accuracy": row["accuracy"]})
+    chart = (
+        correlation_scatter(width=300, height=240)
+        .mark_circle(size=4, opacity=0.25)
+        .encode(color=alt.value("#3b528b"))
+        .facet(column=alt.Column("proxy:N", title=None, header=alt.Header(labelFontSize=11)))
+    )
+    spec, _ = spec_and_rows(chart)
+    return export(spec, rows, path)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("proxies", nargs="+", help="proxy names or expressions")
@@ -69,14 +94,18 @@ def main() -> int:
     parser.add_argument(
         "--together", action="store_true", help="probe every proxy's terminals in one pass first"
     )
+    parser.add_argument("--figure", type=Path, help="write the scatters here (.png, .svg, .pdf)")
     args = parser.parse_args()
 
     together = probe_together(args.proxies, args.dataset, args.workers) if args.together else None
-    rows, results = [], []
+    rows, results, figures = [], [], []
     for expr in args.proxies:
         result, seconds = score_all(expr, args.dataset, args.workers)
-        result.pop("scores"), result.pop("indices"), result.pop("test_accuracy")
+        arrays = {key: result.pop(key) for key in ("scores", "indices", "test_accuracy")}
         results.append(result)
+        figures.append(
+            {**arrays, "proxy": expr, **{k: result[k] for k in ("kendall", "spearman", "n")}}
+        )
         rows.append({
             "proxy": expr, "n": result["n"], "kendall": result["kendall"],
             "spearman": result["spearman"], "wall_seconds": seconds,
@@ -96,6 +125,8 @@ def main() -> int:
             f"{together['probed']:,} architectures lacking them, {together['wall_seconds']:.0f} s "
             f"wall ({together['workers']} workers); rows' wall times are then from the cache"
         )
+    if args.figure:
+        print(f"figure: {scatter_figure(figures, args.figure)}")
     if args.json:
         record = {
             "together": together,

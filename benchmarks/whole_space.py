@@ -70,16 +70,18 @@ def scatter_figure(results: list[dict], path: Path) -> Path:
 
     rows = []
     for result in results:
-        title = scatter_title(result["kendall"], result["spearman"], result["proxy"], result["n"])
+        title = f"{result['proxy']}\n" + scatter_title(result["kendall"], result["spearman"])
         n = len(result["scores"])
         for row in scatter_rows(result["indices"], [""] * n, result["scores"],
                                 result["test_accuracy"]):  # fmt: skip
             rows.append({"proxy": title, "x": row["x"], "accuracy": row["accuracy"]})
+    order = list(dict.fromkeys(row["proxy"] for row in rows))  # as given, not alphabetical
+    header = alt.Header(labelFontSize=12, labelLimit=0, labelExpr="split(datum.value, '\\n')")
     chart = (
-        correlation_scatter(width=300, height=240)
+        correlation_scatter(width=420, height=260)
         .mark_circle(size=4, opacity=0.25)
         .encode(color=alt.value("#3b528b"))
-        .facet(column=alt.Column("proxy:N", title=None, header=alt.Header(labelFontSize=11)))
+        .facet(facet=alt.Facet("proxy:N", sort=order, title=None, header=header), columns=2)
     )
     spec, _ = spec_and_rows(chart)
     return export(spec, rows, path)

@@ -23,18 +23,15 @@ CPU; give them only when that is wanted.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _provenance import header, record
+from _provenance import gm_lab_json, header, record
 
 from gm_lab.benchmark import Benchmark
-from gm_lab.cli import main as gm_lab
 
 DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
 LIMITS = ("none", "edgegpu:q50", "raspi4:q25", "pixel3:q50", "fpga:q10")
@@ -49,16 +46,6 @@ def resolve_limit(bench: Benchmark, dataset: str, limit: str) -> tuple[str, floa
         latency = bench.hardware(dataset, device)
         return device, float(np.round(np.nanpercentile(latency, float(value[1:])), 3))
     return device, float(value)
-
-
-def run_cli(argv: list[str]) -> dict[str, Any]:
-    """`gm-lab ARGV --json` in this process; its JSON result."""
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        code = gm_lab([*argv, "--json"])
-    if code != 0:
-        raise SystemExit(f"gm-lab {' '.join(argv)} failed (exit {code})")
-    return json.loads(out.getvalue())
 
 
 def main() -> int:
@@ -94,7 +81,7 @@ def main() -> int:
             result: dict[str, Any] = {}
             for i, proxy in enumerate(proxies):
                 wanted = [*baselines, "oracle"] if i == 0 else ["oracle"]
-                result = run_cli([*common, "--proxy", proxy, "--baselines", ",".join(wanted)])
+                result = gm_lab_json([*common, "--proxy", proxy, "--baselines", ",".join(wanted)])
                 methods.setdefault(proxy, result["methods"][proxy])
                 for name in wanted:
                     methods.setdefault(name, result["methods"][name])
